@@ -1,0 +1,1 @@
+//! Image references (being written).
