@@ -133,6 +133,8 @@ pub struct KindInfo {
     pub columns: &'static [Column],
     /// Merge keys and directives for strategic merge patch and server-side apply.
     pub schema: &'static Schema,
+    /// Fields usable in a field selector besides `metadata.name` and `metadata.namespace`.
+    pub field_selectors: &'static [&'static str],
     /// Decodes JSON into the typed object, reporting the path of the first bad field.
     pub(crate) decode: fn(&Value) -> Result<Object, serde_path_to_error::Error<serde_json::Error>>,
 }
@@ -180,7 +182,8 @@ macro_rules! kinds {
             categories: [$($cat:literal),*],
             subresources: [$($sub:ident),*],
             columns: $columns:expr,
-            schema: $schema:expr $(,)?
+            schema: $schema:expr
+            $(, fields: [$($field:literal),*])? $(,)?
         }
     ),* $(,)?) => {
         /// Every registered kind, in discovery order.
@@ -199,6 +202,7 @@ macro_rules! kinds {
                 subresources: &[$(Subresource::$sub),*],
                 columns: $columns,
                 schema: $schema,
+                field_selectors: &[$($($field),*)?],
                 decode: |value| {
                     serde_path_to_error::deserialize::<_, $ty>(value)
                         .map(|object| Object::$variant(Box::new(object)))
@@ -273,19 +277,23 @@ kinds! {
     Namespace(core::Namespace) {
         singular: "namespace", short: ["ns"], categories: [], subresources: [Status],
         columns: columns::NAMESPACE, schema: &strategy::WITH_CONDITIONS,
+        fields: ["status.phase"],
     },
     Node(core::Node) {
         singular: "node", short: ["no"], categories: [], subresources: [Status],
         columns: columns::NODE, schema: &strategy::NODE,
+        fields: ["spec.unschedulable"],
     },
     Pod(core::Pod) {
         singular: "pod", short: ["po"], categories: ["all"],
         subresources: [Status, Log, Exec, Attach, PortForward, Eviction, Binding],
         columns: columns::POD, schema: &strategy::POD,
+        fields: ["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"],
     },
     Service(core::Service) {
         singular: "service", short: ["svc"], categories: ["all"], subresources: [Status],
         columns: columns::SERVICE, schema: &strategy::SERVICE,
+        fields: ["spec.clusterIP", "spec.type"],
     },
     Endpoints(core::Endpoints) {
         singular: "endpoints", short: ["ep"], categories: [], subresources: [],
@@ -298,10 +306,12 @@ kinds! {
     Secret(core::Secret) {
         singular: "secret", short: [], categories: [], subresources: [],
         columns: columns::SECRET, schema: &strategy::META_ONLY,
+        fields: ["type"],
     },
     Event(core::Event) {
         singular: "event", short: ["ev"], categories: [], subresources: [],
         columns: columns::EVENT, schema: &strategy::META_ONLY,
+        fields: ["involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"],
     },
     ServiceAccount(core::ServiceAccount) {
         singular: "serviceaccount", short: ["sa"], categories: [], subresources: [],
@@ -318,6 +328,7 @@ kinds! {
     ReplicaSet(apps::ReplicaSet) {
         singular: "replicaset", short: ["rs"], categories: ["all"], subresources: [Status, Scale],
         columns: columns::REPLICA_SET, schema: &strategy::TEMPLATED,
+        fields: ["status.replicas"],
     },
     DaemonSet(apps::DaemonSet) {
         singular: "daemonset", short: ["ds"], categories: ["all"], subresources: [Status],
@@ -330,6 +341,7 @@ kinds! {
     Job(batch::Job) {
         singular: "job", short: [], categories: ["all"], subresources: [Status],
         columns: columns::JOB, schema: &strategy::TEMPLATED,
+        fields: ["status.successful"],
     },
     CronJob(batch::CronJob) {
         singular: "cronjob", short: ["cj"], categories: ["all"], subresources: [Status],
