@@ -1,1 +1,50 @@
-//! placeholder
+//! The `shoal` binary: wires Shoal's crates into subcommands and owns the process-wide
+//! concerns (argument parsing, the tracing subscriber, exit codes). Logic lives in the crates.
+
+mod bench;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Run WebAssembly workloads with Kubernetes semantics.
+#[derive(Debug, Parser)]
+#[command(name = "shoal", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode, default and validate manifests exactly as the API server will, without a
+    /// cluster: prints the objects as stored, or every problem with its file, document, line,
+    /// column and field path.
+    Validate(validate::Args),
+    /// Run a benchmark and print its figures.
+    #[command(subcommand)]
+    Bench(bench::Bench),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => validate::run(&args),
+        Command::Bench(bench) => bench::run(&bench),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -55,7 +55,12 @@ pub struct FieldError {
 impl FieldError {
     /// A required field is missing.
     pub fn required(path: FieldPath, detail: impl Into<String>) -> Self {
-        Self { path, reason: ErrorReason::Required, value: None, detail: detail.into() }
+        Self {
+            path,
+            reason: ErrorReason::Required,
+            value: None,
+            detail: detail.into(),
+        }
     }
 
     /// A string value is invalid.
@@ -69,7 +74,11 @@ impl FieldError {
     }
 
     /// A value of another type (a number, a list) is invalid; `value` is printed as given.
-    pub fn invalid_raw(path: FieldPath, value: impl fmt::Display, detail: impl Into<String>) -> Self {
+    pub fn invalid_raw(
+        path: FieldPath,
+        value: impl fmt::Display,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             path,
             reason: ErrorReason::Invalid,
@@ -121,7 +130,12 @@ impl FieldError {
 
     /// A field may not be set.
     pub fn forbidden(path: FieldPath, detail: impl Into<String>) -> Self {
-        Self { path, reason: ErrorReason::Forbidden, value: None, detail: detail.into() }
+        Self {
+            path,
+            reason: ErrorReason::Forbidden,
+            value: None,
+            detail: detail.into(),
+        }
     }
 
     /// The same error, with `prefix` put in front of its path (used when a nested object such
@@ -170,11 +184,14 @@ mod tests {
     fn messages_read_like_kube_apiserver() {
         let p = FieldPath::parse_dotted("spec.restartPolicy");
         assert_eq!(
-            FieldError::not_supported(p, "Sometimes", &["Always", "OnFailure", "Never"]).to_string(),
+            FieldError::not_supported(p, "Sometimes", &["Always", "OnFailure", "Never"])
+                .to_string(),
             r#"spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always", "OnFailure", "Never""#
         );
         let p = FieldPath::parse_dotted("metadata.name");
-        assert_eq!(FieldError::required(p, "name or generateName is required").to_string(),
-            "metadata.name: Required value: name or generateName is required");
+        assert_eq!(
+            FieldError::required(p, "name or generateName is required").to_string(),
+            "metadata.name: Required value: name or generateName is required"
+        );
     }
 }

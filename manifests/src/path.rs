@@ -128,9 +128,16 @@ mod tests {
             .field("ports")
             .index(1)
             .field("containerPort");
-        assert_eq!(path.to_string(), "spec.containers[0].ports[1].containerPort");
         assert_eq!(
-            FieldPath::root().field("metadata").field("labels").key("app").to_string(),
+            path.to_string(),
+            "spec.containers[0].ports[1].containerPort"
+        );
+        assert_eq!(
+            FieldPath::root()
+                .field("metadata")
+                .field("labels")
+                .key("app")
+                .to_string(),
             "metadata.labels[app]"
         );
         assert_eq!(FieldPath::root().to_string(), "");

@@ -129,7 +129,7 @@ pub struct KindInfo {
     pub categories: &'static [&'static str],
     /// Subresources served below each object.
     pub subresources: &'static [Subresource],
-    /// Printer columns after NAME (NAME is always first; AGE is listed where it belongs).
+    /// Printer columns, NAME (format `name`) included, in the order kubectl shows them.
     pub columns: &'static [Column],
     /// Merge keys and directives for strategic merge patch and server-side apply.
     pub schema: &'static Schema,
@@ -158,7 +158,10 @@ impl KindInfo {
     ///
     /// # Errors
     /// The path of the first field that does not fit the type, with serde's message.
-    pub fn decode(&self, value: &Value) -> Result<Object, serde_path_to_error::Error<serde_json::Error>> {
+    pub fn decode(
+        &self,
+        value: &Value,
+    ) -> Result<Object, serde_path_to_error::Error<serde_json::Error>> {
         (self.decode)(value)
     }
 }
@@ -379,7 +382,9 @@ kinds! {
 
 /// The kind with this `apiVersion` and `kind`, as written in a manifest.
 pub fn by_api_version_kind(api_version: &str, kind: &str) -> Option<&'static KindInfo> {
-    KINDS.iter().find(|k| k.api_version == api_version && k.kind == kind)
+    KINDS
+        .iter()
+        .find(|k| k.api_version == api_version && k.kind == kind)
 }
 
 /// The kind served at `/apis/<group>/<version>/<plural>` (or `/api/v1/<plural>`).
@@ -438,13 +443,22 @@ mod tests {
     #[test]
     fn resolves_like_kubectl() {
         assert_eq!(resolve("deploy").map(|k| k.kind), Some("Deployment"));
-        assert_eq!(resolve("deployments.apps").map(|k| k.kind), Some("Deployment"));
+        assert_eq!(
+            resolve("deployments.apps").map(|k| k.kind),
+            Some("Deployment")
+        );
         assert_eq!(resolve("po").map(|k| k.kind), Some("Pod"));
         assert_eq!(resolve("Service").map(|k| k.kind), Some("Service"));
-        assert_eq!(resolve("hpa").map(|k| (k.group, k.version)), Some(("autoscaling", "v2")));
+        assert_eq!(
+            resolve("hpa").map(|k| (k.group, k.version)),
+            Some(("autoscaling", "v2"))
+        );
         assert!(resolve("deployments.batch").is_none());
         assert!(!resolve("ns").unwrap().namespaced);
-        assert_eq!(resolve("leases").unwrap().api_version, "coordination.k8s.io/v1");
+        assert_eq!(
+            resolve("leases").unwrap().api_version,
+            "coordination.k8s.io/v1"
+        );
     }
 
     #[test]

@@ -51,7 +51,9 @@ impl Schema {
 
     /// The schema below `name` (the plain schema if none is declared).
     pub fn child(&self, name: &str) -> &Schema {
-        self.field(name).and_then(|f| f.schema).unwrap_or(&Self::PLAIN)
+        self.field(name)
+            .and_then(|f| f.schema)
+            .unwrap_or(&Self::PLAIN)
     }
 
     /// How the list at `name` merges.
@@ -61,19 +63,47 @@ impl Schema {
 }
 
 const fn obj(name: &'static str, schema: &'static Schema) -> FieldStrategy {
-    FieldStrategy { name, list: ListMerge::Atomic, retain_keys: false, schema: Some(schema) }
+    FieldStrategy {
+        name,
+        list: ListMerge::Atomic,
+        retain_keys: false,
+        schema: Some(schema),
+    }
 }
 
-const fn keyed(name: &'static str, key: &'static str, schema: Option<&'static Schema>) -> FieldStrategy {
-    FieldStrategy { name, list: ListMerge::Map { key }, retain_keys: false, schema }
+const fn keyed(
+    name: &'static str,
+    key: &'static str,
+    schema: Option<&'static Schema>,
+) -> FieldStrategy {
+    FieldStrategy {
+        name,
+        list: ListMerge::Map { key },
+        retain_keys: false,
+        schema,
+    }
 }
 
 const fn set(name: &'static str) -> FieldStrategy {
-    FieldStrategy { name, list: ListMerge::Set, retain_keys: false, schema: None }
+    FieldStrategy {
+        name,
+        list: ListMerge::Set,
+        retain_keys: false,
+        schema: None,
+    }
 }
 
-const fn retain(name: &'static str, list: ListMerge, schema: Option<&'static Schema>) -> FieldStrategy {
-    FieldStrategy { name, list, retain_keys: true, schema }
+const fn retain(
+    name: &'static str,
+    list: ListMerge,
+    schema: Option<&'static Schema>,
+) -> FieldStrategy {
+    FieldStrategy {
+        name,
+        list,
+        retain_keys: true,
+        schema,
+    }
 }
 
 /// `metadata` of every object.
@@ -82,8 +112,9 @@ pub static OBJECT_META: Schema = Schema {
 };
 
 /// A list of conditions keyed by `type`, under `status`.
-pub static STATUS_WITH_CONDITIONS: Schema =
-    Schema { fields: &[keyed("conditions", "type", None)] };
+pub static STATUS_WITH_CONDITIONS: Schema = Schema {
+    fields: &[keyed("conditions", "type", None)],
+};
 
 /// A container (also used for init and ephemeral containers).
 pub static CONTAINER: Schema = Schema {
@@ -120,16 +151,24 @@ pub static POD_STATUS: Schema = Schema {
 };
 
 /// A pod template (`spec.template` of the workload kinds).
-pub static POD_TEMPLATE_SPEC: Schema =
-    Schema { fields: &[obj("metadata", &OBJECT_META), obj("spec", &POD_SPEC)] };
+pub static POD_TEMPLATE_SPEC: Schema = Schema {
+    fields: &[obj("metadata", &OBJECT_META), obj("spec", &POD_SPEC)],
+};
 
 /// Pod.
 pub static POD: Schema = Schema {
-    fields: &[obj("metadata", &OBJECT_META), obj("spec", &POD_SPEC), obj("status", &POD_STATUS)],
+    fields: &[
+        obj("metadata", &OBJECT_META),
+        obj("spec", &POD_SPEC),
+        obj("status", &POD_STATUS),
+    ],
 };
 
 static DEPLOYMENT_SPEC: Schema = Schema {
-    fields: &[obj("template", &POD_TEMPLATE_SPEC), retain("strategy", ListMerge::Atomic, None)],
+    fields: &[
+        obj("template", &POD_TEMPLATE_SPEC),
+        retain("strategy", ListMerge::Atomic, None),
+    ],
 };
 
 /// Deployment.
@@ -142,7 +181,10 @@ pub static DEPLOYMENT: Schema = Schema {
 };
 
 static DAEMON_SET_SPEC: Schema = Schema {
-    fields: &[obj("template", &POD_TEMPLATE_SPEC), retain("updateStrategy", ListMerge::Atomic, None)],
+    fields: &[
+        obj("template", &POD_TEMPLATE_SPEC),
+        retain("updateStrategy", ListMerge::Atomic, None),
+    ],
 };
 
 /// DaemonSet.
@@ -154,7 +196,9 @@ pub static DAEMON_SET: Schema = Schema {
     ],
 };
 
-static TEMPLATED_SPEC: Schema = Schema { fields: &[obj("template", &POD_TEMPLATE_SPEC)] };
+static TEMPLATED_SPEC: Schema = Schema {
+    fields: &[obj("template", &POD_TEMPLATE_SPEC)],
+};
 
 /// ReplicaSet, StatefulSet and Job: a spec with a pod template, conditions in status.
 pub static TEMPLATED: Schema = Schema {
@@ -165,16 +209,22 @@ pub static TEMPLATED: Schema = Schema {
     ],
 };
 
-static JOB_TEMPLATE_SPEC: Schema =
-    Schema { fields: &[obj("metadata", &OBJECT_META), obj("spec", &TEMPLATED_SPEC)] };
+static JOB_TEMPLATE_SPEC: Schema = Schema {
+    fields: &[obj("metadata", &OBJECT_META), obj("spec", &TEMPLATED_SPEC)],
+};
 
-static CRON_JOB_SPEC: Schema = Schema { fields: &[obj("jobTemplate", &JOB_TEMPLATE_SPEC)] };
+static CRON_JOB_SPEC: Schema = Schema {
+    fields: &[obj("jobTemplate", &JOB_TEMPLATE_SPEC)],
+};
 
 /// CronJob.
-pub static CRON_JOB: Schema =
-    Schema { fields: &[obj("metadata", &OBJECT_META), obj("spec", &CRON_JOB_SPEC)] };
+pub static CRON_JOB: Schema = Schema {
+    fields: &[obj("metadata", &OBJECT_META), obj("spec", &CRON_JOB_SPEC)],
+};
 
-static SERVICE_SPEC: Schema = Schema { fields: &[keyed("ports", "port", None)] };
+static SERVICE_SPEC: Schema = Schema {
+    fields: &[keyed("ports", "port", None)],
+};
 
 /// Service.
 pub static SERVICE: Schema = Schema {
@@ -186,26 +236,38 @@ pub static SERVICE: Schema = Schema {
 };
 
 static NODE_STATUS: Schema = Schema {
-    fields: &[keyed("conditions", "type", None), keyed("addresses", "type", None)],
+    fields: &[
+        keyed("conditions", "type", None),
+        keyed("addresses", "type", None),
+    ],
 };
 
 /// Node.
-pub static NODE: Schema =
-    Schema { fields: &[obj("metadata", &OBJECT_META), obj("status", &NODE_STATUS)] };
+pub static NODE: Schema = Schema {
+    fields: &[obj("metadata", &OBJECT_META), obj("status", &NODE_STATUS)],
+};
 
 /// ServiceAccount.
 pub static SERVICE_ACCOUNT: Schema = Schema {
-    fields: &[obj("metadata", &OBJECT_META), keyed("secrets", "name", None)],
+    fields: &[
+        obj("metadata", &OBJECT_META),
+        keyed("secrets", "name", None),
+    ],
 };
 
 /// Kinds whose only special fields are in metadata and status conditions (Namespace,
 /// PersistentVolumeClaim, HorizontalPodAutoscaler).
 pub static WITH_CONDITIONS: Schema = Schema {
-    fields: &[obj("metadata", &OBJECT_META), obj("status", &STATUS_WITH_CONDITIONS)],
+    fields: &[
+        obj("metadata", &OBJECT_META),
+        obj("status", &STATUS_WITH_CONDITIONS),
+    ],
 };
 
 /// Kinds whose only special fields are in metadata.
-pub static META_ONLY: Schema = Schema { fields: &[obj("metadata", &OBJECT_META)] };
+pub static META_ONLY: Schema = Schema {
+    fields: &[obj("metadata", &OBJECT_META)],
+};
 
 #[cfg(test)]
 mod tests {
@@ -214,10 +276,19 @@ mod tests {
     #[test]
     fn deployment_containers_merge_by_name() {
         let containers = DEPLOYMENT.child("spec").child("template").child("spec");
-        assert_eq!(containers.list_merge("containers"), ListMerge::Map { key: "name" });
+        assert_eq!(
+            containers.list_merge("containers"),
+            ListMerge::Map { key: "name" }
+        );
         let container = containers.child("containers");
-        assert_eq!(container.list_merge("volumeMounts"), ListMerge::Map { key: "mountPath" });
+        assert_eq!(
+            container.list_merge("volumeMounts"),
+            ListMerge::Map { key: "mountPath" }
+        );
         assert_eq!(container.list_merge("args"), ListMerge::Atomic);
-        assert_eq!(DEPLOYMENT.child("metadata").list_merge("finalizers"), ListMerge::Set);
+        assert_eq!(
+            DEPLOYMENT.child("metadata").list_merge("finalizers"),
+            ListMerge::Set
+        );
     }
 }

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 /// Runs `run` on every case of `area` and fails listing each case whose output differs from
 /// its `.out` file (or lacks one).
 pub(crate) fn check_dir(area: &str, run: impl Fn(&str, &str) -> String) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases").join(area);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases")
+        .join(area);
     let bless = std::env::var_os("SHOAL_BLESS").is_some();
     let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
@@ -19,7 +21,10 @@ pub(crate) fn check_dir(area: &str, run: impl Fn(&str, &str) -> String) {
     assert!(!inputs.is_empty(), "no cases in {}", dir.display());
     let mut failures = String::new();
     for input in &inputs {
-        let name = input.file_name().and_then(|n| n.to_str()).expect("utf-8 file name");
+        let name = input
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("utf-8 file name");
         let text = std::fs::read_to_string(input).expect("readable case");
         let actual = run(name, &text);
         let expected_path = input.with_extension("out");
@@ -30,14 +35,24 @@ pub(crate) fn check_dir(area: &str, run: impl Fn(&str, &str) -> String) {
         match std::fs::read_to_string(&expected_path) {
             Ok(expected) if expected == actual => {}
             Ok(expected) => {
-                let _ = writeln!(failures, "--- {area}/{name}: output differs\n{}", diff(&expected, &actual));
+                let _ = writeln!(
+                    failures,
+                    "--- {area}/{name}: output differs\n{}",
+                    diff(&expected, &actual)
+                );
             }
             Err(_) => {
-                let _ = writeln!(failures, "--- {area}/{name}: no .out file; actual output:\n{actual}");
+                let _ = writeln!(
+                    failures,
+                    "--- {area}/{name}: no .out file; actual output:\n{actual}"
+                );
             }
         }
     }
-    assert!(failures.is_empty(), "{failures}\n(run with SHOAL_BLESS=1 to accept the new output)");
+    assert!(
+        failures.is_empty(),
+        "{failures}\n(run with SHOAL_BLESS=1 to accept the new output)"
+    );
 }
 
 /// A small line diff: lines only in `expected` start with `-`, only in `actual` with `+`.

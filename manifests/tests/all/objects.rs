@@ -11,7 +11,11 @@ use crate::cases::{check_dir, yaml};
 
 /// The whole pipeline on one file, rendered as text.
 fn pipeline(name: &str, text: &str) -> String {
-    let mode = if name.contains("warn") { FieldValidation::Warn } else { FieldValidation::Strict };
+    let mode = if name.contains("warn") {
+        FieldValidation::Warn
+    } else {
+        FieldValidation::Strict
+    };
     let decoded = decode_file(name, text, mode);
     let mut out = String::new();
     for manifest in decoded.manifests {
@@ -33,7 +37,11 @@ fn pipeline(name: &str, text: &str) -> String {
         }
         for error in errors {
             let at = manifest.source_map.locate(&error.path);
-            let _ = writeln!(out, "invalid: line {}, column {}: {error}", at.line, at.column);
+            let _ = writeln!(
+                out,
+                "invalid: line {}, column {}: {error}",
+                at.line, at.column
+            );
         }
         out.push_str("---\n");
     }
@@ -49,4 +57,36 @@ fn pipeline(name: &str, text: &str) -> String {
 #[test]
 fn objects() {
     check_dir("objects", pipeline);
+}
+
+/// Every object of every case that validates survives encode → decode unchanged, through
+/// YAML and through JSON.
+#[test]
+fn valid_case_objects_round_trip() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/objects");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).expect("cases") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("case");
+        for manifest in decode_file("case.yaml", &text, FieldValidation::Ignore).manifests {
+            let mut object = manifest.object;
+            default::apply_defaults(&mut object);
+            if !validate::validate(&object).is_empty() {
+                continue;
+            }
+            let yaml = yaml(&object.to_value());
+            let again = decode_file("again.yaml", &yaml, FieldValidation::Strict);
+            assert!(again.errors.is_empty(), "{}: {:?}", path.display(), again.errors);
+            assert_eq!(again.manifests[0].object, object, "{}", path.display());
+            let json = serde_json::to_vec(&object).expect("serializes");
+            let body = shoal_manifests::decode::decode_json(&json, FieldValidation::Strict)
+                .expect("decodes");
+            assert_eq!(body.object, object, "{}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "only {checked} valid objects among the cases");
 }

@@ -5,16 +5,17 @@
 //! error, an unknown field, a failed validation) can still be pointed at in the source. API
 //! request bodies, which are JSON and have no useful lines, go through [`decode_json`].
 
-use std::collections::BTreeMap;
+mod source;
+
 use std::fmt;
 
-use serde::Deserialize;
-use serde::de::{self, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
-use serde_saphyr::{DuplicateKeyPolicy, Spanned};
+use serde_json::{Number, Value};
 
 use crate::path::{FieldPath, Segment};
 use crate::registry::{self, KindInfo, Object};
+
+pub use source::SourceMap;
+use source::{parse_chunk, split_documents};
 
 /// What to do with fields the type does not know, like kube-apiserver's `fieldValidation`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -78,7 +79,10 @@ impl fmt::Display for Problem {
                 f.write_str(message)
             }
             Self::UnknownKind { api_version, kind } => {
-                write!(f, "no matches for kind \"{kind}\" in version \"{api_version}\"")
+                write!(
+                    f,
+                    "no matches for kind \"{kind}\" in version \"{api_version}\""
+                )
             }
             Self::UnknownField => f.write_str("unknown field"),
             Self::DuplicateField => f.write_str("duplicate field"),
@@ -119,84 +123,6 @@ impl fmt::Display for DecodeError {
     }
 }
 
-/// Positions of the nodes of one parsed document, to point at fields found wrong later.
-#[derive(Clone, Debug)]
-pub struct SourceMap {
-    root: PosNode,
-}
-
-#[derive(Clone, Debug)]
-enum PosNode {
-    Scalar(Position),
-    Seq(Position, Vec<PosNode>),
-    Map(Position, Vec<(String, Position, PosNode)>),
-}
-
-impl PosNode {
-    fn position(&self) -> Position {
-        match self {
-            Self::Scalar(p) | Self::Seq(p, _) | Self::Map(p, _) => *p,
-        }
-    }
-}
-
-impl SourceMap {
-    /// The position of the value at `path`, or of its nearest ancestor present in the source.
-    pub fn locate(&self, path: &FieldPath) -> Position {
-        self.walk(path, false)
-    }
-
-    /// The position of the key that names the field at `path` (for unknown or duplicate
-    /// fields), falling back as [`SourceMap::locate`] does.
-    pub fn locate_key(&self, path: &FieldPath) -> Position {
-        self.walk(path, true)
-    }
-
-    fn walk(&self, path: &FieldPath, key: bool) -> Position {
-        let mut node = &self.root;
-        let segments = path.segments();
-        for (i, segment) in segments.iter().enumerate() {
-            let last = i + 1 == segments.len();
-            let next = match (segment, node) {
-                (Segment::Field(name) | Segment::Key(name), PosNode::Map(_, entries)) => {
-                    // The last entry wins for duplicate keys, as when decoding.
-                    match entries.iter().rev().find(|(k, _, _)| k == name) {
-                        Some((_, key_position, _)) if key && last => return *key_position,
-                        Some((_, _, child)) => Some(child),
-                        None => None,
-                    }
-                }
-                (Segment::Index(index), PosNode::Seq(_, items)) => items.get(*index),
-                _ => None,
-            };
-            match next {
-                Some(child) => node = child,
-                None => break,
-            }
-        }
-        node.position()
-    }
-
-    fn subtree(&self, path: &FieldPath) -> SourceMap {
-        let mut node = &self.root;
-        for segment in path.segments() {
-            let next = match (segment, node) {
-                (Segment::Field(name) | Segment::Key(name), PosNode::Map(_, entries)) => {
-                    entries.iter().rev().find(|(k, _, _)| k == name).map(|(_, _, c)| c)
-                }
-                (Segment::Index(index), PosNode::Seq(_, items)) => items.get(*index),
-                _ => None,
-            };
-            match next {
-                Some(child) => node = child,
-                None => break,
-            }
-        }
-        SourceMap { root: node.clone() }
-    }
-}
-
-/// One object decoded from a file.
 #[derive(Clone, Debug)]
 pub struct Manifest {
     /// The document it came from, from 1.
@@ -241,15 +167,13 @@ pub fn decode_file(source_name: &str, text: &str, mode: FieldValidation) -> Deco
                 continue;
             }
         };
-        let (value, source_map) = parsed;
-        if value.is_null() {
+        if parsed.value.is_null() {
             continue;
         }
-        for (problem_path, position) in &source_map.duplicates {
-            context.lenient(Some(*position), Some(problem_path.clone()), Problem::DuplicateField);
+        for (problem_path, position) in parsed.duplicates {
+            context.lenient(Some(position), Some(problem_path), Problem::DuplicateField);
         }
-        let source_map = SourceMap { root: source_map.root };
-        context.document_value(value, &source_map);
+        context.document_value(parsed.value, &parsed.source_map);
     }
     decoded
 }
@@ -274,7 +198,10 @@ pub fn decode_json(bytes: &[u8], mode: FieldValidation) -> Result<DecodedBody, V
         vec![DecodeError {
             source_name: source_name.to_owned(),
             document: 0,
-            position: Some(Position { line: e.line() as u64, column: e.column() as u64 }),
+            position: Some(Position {
+                line: e.line() as u64,
+                column: e.column() as u64,
+            }),
             path: None,
             problem: Problem::Syntax(e.to_string()),
         }]
@@ -292,15 +219,23 @@ pub fn decode_value(
     mode: FieldValidation,
 ) -> Result<DecodedBody, Vec<DecodeError>> {
     let mut decoded = Decoded::default();
-    let source_map = SourceMap { root: PosNode::Scalar(Position { line: 0, column: 0 }) };
-    let mut context = Context { source_name, document: 0, mode, decoded: &mut decoded };
+    let source_map = SourceMap::empty();
+    let mut context = Context {
+        source_name,
+        document: 0,
+        mode,
+        decoded: &mut decoded,
+    };
     context.object(value.clone(), &FieldPath::root(), &source_map);
     if !decoded.errors.is_empty() {
         return Err(decoded.errors);
     }
     let warnings = decoded.warnings;
     match decoded.manifests.pop() {
-        Some(manifest) => Ok(DecodedBody { object: manifest.object, warnings }),
+        Some(manifest) => Ok(DecodedBody {
+            object: manifest.object,
+            warnings,
+        }),
         None => Err(Vec::new()),
     }
 }
@@ -316,13 +251,18 @@ pub fn kind_of(value: &Value) -> Result<&'static KindInfo, Problem> {
             type_name(value)
         )));
     };
-    let api_version = map.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let api_version = map
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default();
     if kind.is_empty() {
         return Err(Problem::NotAnObject("Object 'Kind' is missing".to_owned()));
     }
     if api_version.is_empty() {
-        return Err(Problem::NotAnObject(format!("Object 'apiVersion' is missing for kind \"{kind}\"")));
+        return Err(Problem::NotAnObject(format!(
+            "Object 'apiVersion' is missing for kind \"{kind}\""
+        )));
     }
     registry::by_api_version_kind(api_version, kind).ok_or_else(|| Problem::UnknownKind {
         api_version: api_version.to_owned(),
@@ -338,7 +278,12 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn problem(&self, position: Option<Position>, path: Option<FieldPath>, problem: Problem) -> DecodeError {
+    fn problem(
+        &self,
+        position: Option<Position>,
+        path: Option<FieldPath>,
+        problem: Problem,
+    ) -> DecodeError {
         DecodeError {
             source_name: self.source_name.to_owned(),
             document: self.document,
@@ -370,10 +315,18 @@ impl Context<'_> {
             self.object(value, &FieldPath::root(), source_map);
             return;
         }
-        let Value::Object(mut map) = value else { return };
-        let Some(Value::Array(items)) = map.remove("items") else { return };
+        let Value::Object(mut map) = value else {
+            return;
+        };
+        let Some(Value::Array(items)) = map.remove("items") else {
+            return;
+        };
         for (index, item) in items.into_iter().enumerate() {
-            self.object(item, &FieldPath::root().field("items").index(index), source_map);
+            self.object(
+                item,
+                &FieldPath::root().field("items").index(index),
+                source_map,
+            );
         }
     }
 
@@ -401,13 +354,22 @@ impl Context<'_> {
         };
         if self.mode != FieldValidation::Ignore {
             let mut unknown = Vec::new();
-            unknown_fields(&value, &object.to_value(), &mut FieldPath::root(), &mut unknown);
+            unknown_fields(
+                &value,
+                &object.to_value(),
+                &mut FieldPath::root(),
+                &mut unknown,
+            );
             for path in unknown {
                 let position = source_map.locate_key(&path);
                 self.lenient(Some(position), Some(at.join(&path)), Problem::UnknownField);
             }
         }
-        self.decoded.manifests.push(Manifest { document: self.document, object, source_map });
+        self.decoded.manifests.push(Manifest {
+            document: self.document,
+            object,
+            source_map,
+        });
     }
 }
 
@@ -467,7 +429,15 @@ fn unknown_fields(input: &Value, typed: &Value, path: &mut FieldPath, found: &mu
 }
 
 /// Field names whose map values are resource quantities (`limits: {memory: 128974848}`).
-const QUANTITY_MAPS: &[&str] = &["limits", "requests", "capacity", "allocatable", "hard", "used", "overhead"];
+const QUANTITY_MAPS: &[&str] = &[
+    "limits",
+    "requests",
+    "capacity",
+    "allocatable",
+    "hard",
+    "used",
+    "overhead",
+];
 
 /// Kubernetes accepts a bare number wherever a quantity is expected (`memory: 129e6`);
 /// `k8s-openapi`'s `Quantity` only reads strings, so numbers in quantity positions become
@@ -511,272 +481,6 @@ fn number_text(n: &Number) -> String {
         f.to_string()
     }
 }
-
-// ---------------------------------------------------------------------------------------
-// Splitting a stream into documents.
-
-struct Chunk {
-    /// Document number, from 1.
-    number: usize,
-    /// Line of the chunk's first line in the file, from 1.
-    first_line: u64,
-    text: String,
-}
-
-impl Chunk {
-    fn is_blank(&self) -> bool {
-        self.text.lines().all(|line| {
-            let line = line.trim();
-            line.is_empty() || line.starts_with('#')
-        })
-    }
-}
-
-/// Splits at `---` (and `...`) lines, keeping each document's line numbers. A `---` line is a
-/// document boundary in YAML wherever it appears at column 1, even after a block scalar, so
-/// this agrees with the parser. Text on the `---` line itself stays with the new document.
-fn split_documents(text: &str) -> Vec<Chunk> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut chunks = Vec::new();
-    let mut current = Chunk { number: 1, first_line: 1, text: String::new() };
-    let mut first_marker = true;
-    for (index, line) in text.split_inclusive('\n').enumerate() {
-        let line_number = index as u64 + 1;
-        let marker = ["---", "..."].into_iter().find(|m| {
-            line.starts_with(m) && line[3..].chars().next().is_none_or(char::is_whitespace)
-        });
-        match marker {
-            Some(marker) => {
-                // Text before the first marker is a document only if it has content.
-                let number = if first_marker && current.is_blank() {
-                    current.number
-                } else {
-                    current.number + 1
-                };
-                first_marker = false;
-                let rest = &line[3..];
-                let previous = std::mem::replace(
-                    &mut current,
-                    Chunk { number, first_line: line_number, text: String::new() },
-                );
-                chunks.push(previous);
-                if marker == "---" {
-                    current.text.push_str("   ");
-                    current.text.push_str(rest);
-                } else {
-                    current.text.push('\n');
-                }
-            }
-            None => current.text.push_str(line),
-        }
-    }
-    chunks.push(current);
-    chunks
-}
-
-// ---------------------------------------------------------------------------------------
-// Parsing one document into JSON plus positions.
-
-/// A YAML node as parsed, with the spans of its children.
-enum YamlNode {
-    Null,
-    Bool(bool),
-    Int(i64),
-    UInt(u64),
-    Float(f64),
-    Str(String),
-    Seq(Vec<Spanned<YamlNode>>),
-    Map(Vec<(Spanned<YamlNode>, Spanned<YamlNode>)>),
-}
-
-impl<'de> Deserialize<'de> for YamlNode {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(NodeVisitor)
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = YamlNode;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<YamlNode, E> {
-        Ok(YamlNode::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<YamlNode, E> {
-        Ok(YamlNode::Int(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<YamlNode, E> {
-        Ok(YamlNode::UInt(v))
-    }
-    fn visit_i128<E>(self, v: i128) -> Result<YamlNode, E> {
-        Ok(YamlNode::Float(v as f64))
-    }
-    fn visit_u128<E>(self, v: u128) -> Result<YamlNode, E> {
-        Ok(YamlNode::Float(v as f64))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<YamlNode, E> {
-        Ok(YamlNode::Float(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<YamlNode, E> {
-        Ok(YamlNode::Str(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<YamlNode, E> {
-        Ok(YamlNode::Str(v))
-    }
-    fn visit_bytes<E>(self, v: &[u8]) -> Result<YamlNode, E> {
-        Ok(YamlNode::Str(String::from_utf8_lossy(v).into_owned()))
-    }
-    fn visit_unit<E>(self) -> Result<YamlNode, E> {
-        Ok(YamlNode::Null)
-    }
-    fn visit_none<E>(self) -> Result<YamlNode, E> {
-        Ok(YamlNode::Null)
-    }
-    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<YamlNode, D::Error> {
-        YamlNode::deserialize(d)
-    }
-    fn visit_newtype_struct<D: de::Deserializer<'de>>(self, d: D) -> Result<YamlNode, D::Error> {
-        YamlNode::deserialize(d)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<YamlNode, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Spanned<YamlNode>>()? {
-            items.push(item);
-        }
-        Ok(YamlNode::Seq(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<YamlNode, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<Spanned<YamlNode>>()? {
-            let value = map.next_value::<Spanned<YamlNode>>()?;
-            entries.push((key, value));
-        }
-        Ok(YamlNode::Map(entries))
-    }
-}
-
-struct ParseError {
-    position: Option<Position>,
-    message: String,
-}
-
-struct ParsedMap {
-    root: PosNode,
-    /// Keys given twice: the path of the field and the position of the repeated key.
-    duplicates: Vec<(FieldPath, Position)>,
-}
-
-fn parse_chunk(chunk: &Chunk) -> Result<(Value, ParsedMap), ParseError> {
-    let mut options = serde_saphyr::Options::default();
-    options.duplicate_keys = DuplicateKeyPolicy::PassThrough;
-    let node: Spanned<YamlNode> =
-        serde_saphyr::from_str_with_options(&chunk.text, options).map_err(|e| {
-            let position = e.location().map(|l| Position {
-                line: l.line() + chunk.first_line - 1,
-                column: l.column(),
-            });
-            let message = e.without_snippet().to_string();
-            ParseError { position, message: first_line_of(&message) }
-        })?;
-    let mut converter = Converter { first_line: chunk.first_line, duplicates: Vec::new() };
-    let mut path = FieldPath::root();
-    let (value, root) = converter.convert(node, &mut path)?;
-    Ok((value, ParsedMap { root, duplicates: converter.duplicates }))
-}
-
-/// The message without the location serde-saphyr appends (ours is reported separately).
-fn first_line_of(message: &str) -> String {
-    let line = message.lines().next().unwrap_or(message);
-    match line.rfind(" at line ") {
-        Some(at) => line[..at].to_owned(),
-        None => line.to_owned(),
-    }
-}
-
-struct Converter {
-    first_line: u64,
-    duplicates: Vec<(FieldPath, Position)>,
-}
-
-impl Converter {
-    fn position(&self, node: &Spanned<YamlNode>) -> Position {
-        let location = node.referenced;
-        Position { line: location.line() + self.first_line - 1, column: location.column() }
-    }
-
-    fn convert(&mut self, node: Spanned<YamlNode>, path: &mut FieldPath) -> Result<(Value, PosNode), ParseError> {
-        let position = self.position(&node);
-        let value = match node.value {
-            YamlNode::Null => Value::Null,
-            YamlNode::Bool(b) => Value::Bool(b),
-            YamlNode::Int(i) => Value::Number(i.into()),
-            YamlNode::UInt(u) => Value::Number(u.into()),
-            YamlNode::Float(f) => match Number::from_f64(f) {
-                Some(n) => Value::Number(n),
-                None => {
-                    return Err(ParseError {
-                        position: Some(position),
-                        message: format!("{f} is not a number JSON can carry"),
-                    });
-                }
-            },
-            YamlNode::Str(s) => Value::String(s),
-            YamlNode::Seq(items) => {
-                let mut values = Vec::with_capacity(items.len());
-                let mut positions = Vec::with_capacity(items.len());
-                for (index, item) in items.into_iter().enumerate() {
-                    path.push(Segment::Index(index));
-                    let (value, pos) = self.convert(item, path)?;
-                    path.pop();
-                    values.push(value);
-                    positions.push(pos);
-                }
-                return Ok((Value::Array(values), PosNode::Seq(position, positions)));
-            }
-            YamlNode::Map(entries) => {
-                let mut map = Map::with_capacity(entries.len());
-                let mut positions = Vec::with_capacity(entries.len());
-                let mut seen: BTreeMap<String, ()> = BTreeMap::new();
-                for (key, value) in entries {
-                    let key_position = self.position(&key);
-                    let key = scalar_key(key.value).ok_or_else(|| ParseError {
-                        position: Some(key_position),
-                        message: "a mapping key must be a string, a number or a boolean".to_owned(),
-                    })?;
-                    path.push(Segment::Field(key.clone()));
-                    if seen.insert(key.clone(), ()).is_some() {
-                        self.duplicates.push((path.clone(), key_position));
-                    }
-                    let (child, pos) = self.convert(value, path)?;
-                    path.pop();
-                    // Last one wins, like kube-apiserver's non-strict decoding.
-                    map.insert(key.clone(), child);
-                    positions.push((key, key_position, pos));
-                }
-                return Ok((Value::Object(map), PosNode::Map(position, positions)));
-            }
-        };
-        Ok((value, PosNode::Scalar(position)))
-    }
-}
-
-/// Scalar keys become strings, as sigs.k8s.io/yaml turns them into JSON keys.
-fn scalar_key(node: YamlNode) -> Option<String> {
-    match node {
-        YamlNode::Str(s) => Some(s),
-        YamlNode::Int(i) => Some(i.to_string()),
-        YamlNode::UInt(u) => Some(u.to_string()),
-        YamlNode::Float(f) => Some(f.to_string()),
-        YamlNode::Bool(b) => Some(b.to_string()),
-        YamlNode::Null => Some("null".to_owned()),
-        YamlNode::Seq(_) | YamlNode::Map(_) => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -835,7 +539,10 @@ spec:
         let warn = decode_file("cm.yaml", text, FieldValidation::Warn);
         assert!(warn.errors.is_empty());
         assert_eq!(warn.warnings.len(), 2);
-        assert_eq!(warn.manifests[0].object.metadata().name.as_deref(), Some("b"));
+        assert_eq!(
+            warn.manifests[0].object.metadata().name.as_deref(),
+            Some("b")
+        );
         let ignore = decode_file("cm.yaml", text, FieldValidation::Ignore);
         assert!(ignore.errors.is_empty() && ignore.warnings.is_empty());
     }
@@ -870,17 +577,39 @@ spec:
         let decoded = decode_file("pod.yaml", text, FieldValidation::Strict);
         assert!(decoded.errors.is_empty(), "{:?}", decoded.errors);
         let value = decoded.manifests[0].object.to_value();
-        assert_eq!(value["spec"]["containers"][0]["resources"]["limits"]["memory"], "129000000");
-        assert_eq!(value["spec"]["containers"][0]["resources"]["limits"]["cpu"], "2");
+        assert_eq!(
+            value["spec"]["containers"][0]["resources"]["limits"]["memory"],
+            "129000000"
+        );
+        assert_eq!(
+            value["spec"]["containers"][0]["resources"]["limits"]["cpu"],
+            "2"
+        );
     }
 
     #[test]
     fn json_bodies() {
-        let ok = decode_json(br#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"x"},"spex":1}"#, FieldValidation::Warn).unwrap();
-        assert_eq!(ok.warnings[0].to_string(), "request body: unknown field \"spex\"");
+        let ok = decode_json(
+            br#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"x"},"spex":1}"#,
+            FieldValidation::Warn,
+        )
+        .unwrap();
+        assert_eq!(
+            ok.warnings[0].to_string(),
+            "request body: unknown field \"spex\""
+        );
         let bad = decode_json(b"{\"apiVersion\":", FieldValidation::Strict).unwrap_err();
-        assert!(bad[0].to_string().starts_with("request body, line 1, column 14: "), "{}", bad[0]);
+        assert!(
+            bad[0]
+                .to_string()
+                .starts_with("request body, line 1, column 14: "),
+            "{}",
+            bad[0]
+        );
         let missing = decode_json(br#"{"metadata":{}}"#, FieldValidation::Strict).unwrap_err();
-        assert_eq!(missing[0].to_string(), "request body: Object 'Kind' is missing");
+        assert_eq!(
+            missing[0].to_string(),
+            "request body: Object 'Kind' is missing"
+        );
     }
 }

@@ -1,0 +1,3 @@
+//! The end-to-end test binary: one binary for all end-to-end tests keeps link time down.
+
+mod validate;
