@@ -110,7 +110,7 @@ fn manifests(objects: usize, patches: usize, rounds: usize) -> anyhow::Result<Ex
     for _ in 0..rounds {
         let start = Instant::now();
         for body in &bodies {
-            let patched = apply_patch(deployment.schema, &original, PatchType::Strategic, body)?;
+            let patched = apply_patch(&original, PatchType::Strategic, body, deployment.schema)?;
             std::hint::black_box(patched);
         }
         best = best.min(start.elapsed());

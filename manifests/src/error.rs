@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::names::quote;
 use crate::path::FieldPath;
 
 /// Why a field is wrong, with the same words Kubernetes uses.
@@ -22,6 +23,8 @@ pub enum ErrorReason {
     TooMany,
     /// The field may not be set here.
     Forbidden,
+    /// The value refers to something that does not exist (a volume, a container).
+    NotFound,
 }
 
 impl ErrorReason {
@@ -35,6 +38,7 @@ impl ErrorReason {
             Self::TooLong => "FieldValueTooLong",
             Self::TooMany => "FieldValueTooMany",
             Self::Forbidden => "FieldValueForbidden",
+            Self::NotFound => "FieldValueNotFound",
         }
     }
 }
@@ -128,6 +132,16 @@ impl FieldError {
         }
     }
 
+    /// A value names something that does not exist.
+    pub fn not_found(path: FieldPath, value: &str) -> Self {
+        Self {
+            path,
+            reason: ErrorReason::NotFound,
+            value: Some(quote(value)),
+            detail: String::new(),
+        }
+    }
+
     /// A field may not be set.
     pub fn forbidden(path: FieldPath, detail: impl Into<String>) -> Self {
         Self {
@@ -147,11 +161,6 @@ impl FieldError {
     }
 }
 
-/// Quotes a string the way Go's `%q` does for the common cases.
-fn quote(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
-}
-
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let head = match self.reason {
@@ -162,6 +171,7 @@ impl fmt::Display for FieldError {
             ErrorReason::TooLong => "Too long",
             ErrorReason::TooMany => "Too many",
             ErrorReason::Forbidden => "Forbidden",
+            ErrorReason::NotFound => "Not found",
         };
         write!(f, "{}: {head}", self.path)?;
         if let Some(value) = &self.value {

@@ -10,6 +10,7 @@ pub mod decode;
 pub mod default;
 pub mod error;
 pub mod image;
+mod names;
 pub mod patch;
 pub mod path;
 pub mod quantity;

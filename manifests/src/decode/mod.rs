@@ -123,6 +123,7 @@ impl fmt::Display for DecodeError {
     }
 }
 
+/// One object decoded from a file.
 #[derive(Clone, Debug)]
 pub struct Manifest {
     /// The document it came from, from 1.

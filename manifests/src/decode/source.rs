@@ -98,8 +98,6 @@ impl SourceMap {
     }
 }
 
-/// One object decoded from a file.
-
 // ---------------------------------------------------------------------------------------
 // Splitting a stream into documents.
 

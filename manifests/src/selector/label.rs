@@ -8,7 +8,9 @@ use std::fmt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as metav1;
 
 use super::SelectorError;
-use super::names::{label_value_errors, qualified_name_errors, quote};
+use crate::names::{
+    label_value as label_value_errors, qualified_name as qualified_name_errors, quote,
+};
 
 /// How a requirement compares a label's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -5,7 +5,6 @@
 
 pub mod field;
 pub mod label;
-mod names;
 
 pub use field::{FieldOperator, FieldRequirement, FieldSelector};
 pub use label::{LabelSelector, Operator, Requirement};
@@ -32,7 +31,10 @@ pub enum SelectorError {
     },
     /// A structured selector uses an operator other than `In`, `NotIn`, `Exists` and
     /// `DoesNotExist`.
-    #[error("{} is not a valid label selector operator", names::quote(operator))]
+    #[error(
+        "{} is not a valid label selector operator",
+        crate::names::quote(operator)
+    )]
     UnknownOperator {
         /// The operator as written.
         operator: String,

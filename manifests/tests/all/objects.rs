@@ -79,7 +79,12 @@ fn valid_case_objects_round_trip() {
             }
             let yaml = yaml(&object.to_value());
             let again = decode_file("again.yaml", &yaml, FieldValidation::Strict);
-            assert!(again.errors.is_empty(), "{}: {:?}", path.display(), again.errors);
+            assert!(
+                again.errors.is_empty(),
+                "{}: {:?}",
+                path.display(),
+                again.errors
+            );
             assert_eq!(again.manifests[0].object, object, "{}", path.display());
             let json = serde_json::to_vec(&object).expect("serializes");
             let body = shoal_manifests::decode::decode_json(&json, FieldValidation::Strict)
