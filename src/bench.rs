@@ -2,6 +2,7 @@
 //! one recorded in BENCHMARKS.md. Numbers are never asserted in tests.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -38,13 +39,14 @@ pub(crate) fn run(bench: &Bench) -> anyhow::Result<ExitCode> {
     }
 }
 
-#[allow(clippy::print_stdout)]
 fn manifests(objects: usize, patches: usize, rounds: usize) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
     let text = generate_file(objects);
-    println!(
+    writeln!(
+        out,
         "manifests: {objects} objects, {} KiB of YAML, best of {rounds} rounds",
         text.len() / 1024
-    );
+    )?;
 
     let (mut decode, mut defaults, mut checks) = (Duration::MAX, Duration::MAX, Duration::MAX);
     for _ in 0..rounds {
@@ -84,34 +86,43 @@ fn manifests(objects: usize, patches: usize, rounds: usize) -> anyhow::Result<Ex
         let start = Instant::now();
         let decoded = decode_file("bench.yaml", &text, FieldValidation::Ignore);
         lenient = lenient.min(start.elapsed());
-        ensure!(decoded.manifests.len() == objects, "decoded {} objects", decoded.manifests.len());
+        ensure!(
+            decoded.manifests.len() == objects,
+            "decoded {} objects",
+            decoded.manifests.len()
+        );
     }
     let total = decode + defaults + checks;
-    println!(
+    writeln!(
+        out,
         "  decode           {:>10.0} objects/s  ({:.1} ms)",
         rate(objects, decode),
         ms(decode)
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "  decode, Ignore   {:>10.0} objects/s  ({:.1} ms; no unknown-field check)",
         rate(objects, lenient),
         ms(lenient)
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "  default          {:>10.0} objects/s  ({:.1} ms)",
         rate(objects, defaults),
         ms(defaults)
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "  validate         {:>10.0} objects/s  ({:.1} ms)",
         rate(objects, checks),
         ms(checks)
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "  all three        {:>10.0} objects/s  ({:.1} ms)",
         rate(objects, total),
         ms(total)
-    );
+    )?;
 
     let deployment = registry::resolve("deployments").context("deployments are registered")?;
     let original = deployment_value(0);
@@ -127,11 +138,12 @@ fn manifests(objects: usize, patches: usize, rounds: usize) -> anyhow::Result<Ex
         }
         best = best.min(start.elapsed());
     }
-    println!(
+    writeln!(
+        out,
         "  strategic merge  {:>10.0} patches/s  ({patches} kubectl-style patches on a Deployment in {:.1} ms)",
         rate(patches, best),
         ms(best)
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
