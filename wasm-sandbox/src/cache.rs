@@ -1,0 +1,136 @@
+//! The on-disk compile cache: a component or module is compiled once per node and engine
+//! build, keyed by the SHA-256 of its bytes and the engine's compatibility hash; later starts
+//! load the precompiled artifact instead of compiling.
+
+use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Engine, Module};
+
+use crate::error::SandboxError;
+
+/// Where compiled artifacts live, if anywhere.
+#[derive(Debug)]
+pub(crate) struct CompileCache {
+    dir: Option<PathBuf>,
+    /// The engine's compatibility hash, part of every key.
+    engine_key: String,
+}
+
+/// What a cache lookup did, for metrics and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CacheOutcome {
+    /// Loaded a precompiled artifact.
+    Hit,
+    /// Compiled (and stored, if there is a cache directory).
+    Compiled,
+}
+
+/// The hex SHA-256 digest of `bytes`, as images are pinned (`sha256:<hex>`).
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl CompileCache {
+    pub(crate) fn new(engine: &Engine, dir: Option<PathBuf>) -> Result<Self, SandboxError> {
+        if let Some(dir) = &dir {
+            fs::create_dir_all(dir).map_err(|source| SandboxError::Filesystem {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let mut hasher = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Ok(Self {
+            dir,
+            engine_key: format!("{:016x}", hasher.finish()),
+        })
+    }
+
+    fn path(&self, digest: &str, suffix: &str) -> Option<PathBuf> {
+        self.dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{digest}-{}.{suffix}", self.engine_key)))
+    }
+
+    pub(crate) fn component(
+        &self,
+        engine: &Engine,
+        name: &str,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<(Component, CacheOutcome), SandboxError> {
+        let failed = |e: wasmtime::Error| SandboxError::CompileFailed {
+            name: name.to_owned(),
+            message: format!("{e:#}"),
+        };
+        let path = self.path(digest, "cwasm");
+        if let Some(path) = path.as_deref().filter(|p| p.exists()) {
+            // SAFETY: the file was written by `store` below from `Engine::precompile_component`
+            // of this engine build (the engine hash is in its name) into a directory only this
+            // process writes; wasmtime additionally checks the header and engine settings.
+            #[allow(unsafe_code)]
+            match unsafe { Component::deserialize_file(engine, path) } {
+                Ok(component) => return Ok((component, CacheOutcome::Hit)),
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), "discarding cached artifact: {error:#}")
+                }
+            }
+        }
+        let compiled = engine.precompile_component(bytes).map_err(failed)?;
+        if let Some(path) = &path {
+            store(path, &compiled);
+        }
+        // SAFETY: `compiled` was produced just now by `precompile_component` on this engine.
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize(engine, &compiled) }.map_err(failed)?;
+        Ok((component, CacheOutcome::Compiled))
+    }
+
+    pub(crate) fn module(
+        &self,
+        engine: &Engine,
+        name: &str,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<(Module, CacheOutcome), SandboxError> {
+        let failed = |e: wasmtime::Error| SandboxError::CompileFailed {
+            name: name.to_owned(),
+            message: format!("{e:#}"),
+        };
+        let path = self.path(digest, "cwasm-module");
+        if let Some(path) = path.as_deref().filter(|p| p.exists()) {
+            // SAFETY: as for components: written by `store` from `precompile_module` of this
+            // engine build, into this process's own cache directory.
+            #[allow(unsafe_code)]
+            match unsafe { Module::deserialize_file(engine, path) } {
+                Ok(module) => return Ok((module, CacheOutcome::Hit)),
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), "discarding cached artifact: {error:#}")
+                }
+            }
+        }
+        let compiled = engine.precompile_module(bytes).map_err(failed)?;
+        if let Some(path) = &path {
+            store(path, &compiled);
+        }
+        // SAFETY: `compiled` was produced just now by `precompile_module` on this engine.
+        #[allow(unsafe_code)]
+        let module = unsafe { Module::deserialize(engine, &compiled) }.map_err(failed)?;
+        Ok((module, CacheOutcome::Compiled))
+    }
+}
+
+/// Writes atomically (temporary file, then rename) so a crash never leaves a torn artifact.
+fn store(path: &Path, bytes: &[u8]) {
+    let temporary = path.with_extension("partial");
+    let result = fs::write(&temporary, bytes).and_then(|()| fs::rename(&temporary, path));
+    if let Err(error) = result {
+        tracing::warn!(path = %path.display(), "could not cache compiled artifact: {error}");
+        let _ = fs::remove_file(&temporary);
+    }
+}

@@ -1,0 +1,212 @@
+//! Loading workloads: the bytes of an image become a compiled, pre-instantiated artifact of a
+//! known kind (a `wasi:cli/command` component or a WASI preview-1 module), compiled through
+//! the cache, with missing imports reported up front.
+
+use std::sync::Arc;
+
+use wasmtime::component;
+use wasmtime::{InstancePre, Linker};
+use wasmtime_wasi::p2::bindings::CommandPre;
+
+use crate::cache::{CacheOutcome, sha256_hex};
+use crate::error::SandboxError;
+use crate::runtime::Runtime;
+use crate::sandbox::State;
+
+/// What kind of workload an artifact is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkloadKind {
+    /// A component exporting `wasi:cli/run`: runs to completion (or forever).
+    Command,
+    /// A WASI preview-1 core module with `_start`.
+    Preview1,
+}
+
+/// A compiled workload, ready to instantiate many times.
+pub struct Artifact {
+    name: String,
+    digest: String,
+    kind: WorkloadKind,
+    from_cache: bool,
+    compiled: Compiled,
+}
+
+pub(crate) enum Compiled {
+    Command(CommandPre<State>),
+    Preview1(InstancePre<State>),
+}
+
+impl std::fmt::Debug for Artifact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Artifact")
+            .field("name", &self.name)
+            .field("digest", &self.digest)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Artifact {
+    /// The image it came from.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The SHA-256 of its bytes, hex.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> WorkloadKind {
+        self.kind
+    }
+
+    /// Whether it was loaded precompiled from the cache rather than compiled.
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
+    }
+
+    pub(crate) fn compiled(&self) -> &Compiled {
+        &self.compiled
+    }
+}
+
+/// Interface name prefixes the host provides to components.
+const PROVIDED: &[&str] = &[
+    "wasi:cli/",
+    "wasi:clocks/",
+    "wasi:filesystem/",
+    "wasi:io/",
+    "wasi:random/",
+    "wasi:sockets/",
+];
+
+impl Runtime {
+    /// Compiles (or loads from the cache) and pre-instantiates a workload.
+    ///
+    /// # Errors
+    /// Not Wasm, does not compile, is of no supported kind, or imports what the host lacks.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<Artifact>, SandboxError> {
+        let digest = sha256_hex(bytes);
+        let is_component = match bytes.get(..8) {
+            Some([0, b'a', b's', b'm', _, _, 1, 0]) => true,
+            Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => false,
+            _ => {
+                return Err(SandboxError::NotWasm {
+                    name: name.to_owned(),
+                });
+            }
+        };
+        let (kind, compiled, from_cache) = if is_component {
+            self.load_component(name, &digest, bytes)?
+        } else {
+            self.load_module(name, &digest, bytes)?
+        };
+        Ok(Arc::new(Artifact {
+            name: name.to_owned(),
+            digest,
+            kind,
+            from_cache,
+            compiled,
+        }))
+    }
+
+    fn load_component(
+        &self,
+        name: &str,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<(WorkloadKind, Compiled, bool), SandboxError> {
+        let engine = self.engine();
+        let (component, outcome) = self.cache().component(engine, name, digest, bytes)?;
+        let from_cache = outcome == CacheOutcome::Hit;
+        let ty = component.component_type();
+        let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
+        let exported = |prefix: &str| exports.iter().any(|n| n.starts_with(prefix));
+        if exported("wasi:http/incoming-handler@") {
+            return Err(SandboxError::UnsupportedWorkload {
+                name: name.to_owned(),
+                detail: "a wasi:http/proxy component; serving HTTP handlers arrives with the pod network"
+                    .to_owned(),
+            });
+        }
+        let missing: Vec<String> = ty
+            .imports(engine)
+            .map(|(import, _)| import.to_owned())
+            .filter(|import| !PROVIDED.iter().any(|p| import.starts_with(p)))
+            .collect();
+        if !missing.is_empty() {
+            return Err(SandboxError::MissingImports {
+                name: name.to_owned(),
+                imports: missing,
+            });
+        }
+        let linker = component_linker(self)?;
+        let start_failed = |e: wasmtime::Error| SandboxError::StartFailed {
+            name: name.to_owned(),
+            message: format!("{e:#}"),
+        };
+        let pre = linker.instantiate_pre(&component).map_err(start_failed)?;
+        if exported("wasi:cli/run@") {
+            let pre = CommandPre::new(pre).map_err(start_failed)?;
+            return Ok((WorkloadKind::Command, Compiled::Command(pre), from_cache));
+        }
+        let names: Vec<&str> = exports.iter().map(String::as_str).collect();
+        Err(SandboxError::UnsupportedWorkload {
+            name: name.to_owned(),
+            detail: format!(
+                "exports neither wasi:cli/run nor wasi:http/incoming-handler (it exports: {})",
+                if names.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        })
+    }
+
+    fn load_module(
+        &self,
+        name: &str,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<(WorkloadKind, Compiled, bool), SandboxError> {
+        let engine = self.engine();
+        let (module, outcome) = self.cache().module(engine, name, digest, bytes)?;
+        let from_cache = outcome == CacheOutcome::Hit;
+        if module.get_export("_start").is_none() {
+            return Err(SandboxError::UnsupportedWorkload {
+                name: name.to_owned(),
+                detail: "a core module without a `_start` export".to_owned(),
+            });
+        }
+        let missing: Vec<String> = module
+            .imports()
+            .filter(|import| import.module() != "wasi_snapshot_preview1")
+            .map(|import| format!("{}::{}", import.module(), import.name()))
+            .collect();
+        if !missing.is_empty() {
+            return Err(SandboxError::MissingImports {
+                name: name.to_owned(),
+                imports: missing,
+            });
+        }
+        let mut linker: Linker<State> = Linker::new(engine);
+        let start_failed = |e: wasmtime::Error| SandboxError::StartFailed {
+            name: name.to_owned(),
+            message: format!("{e:#}"),
+        };
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut State| &mut state.p1)
+            .map_err(start_failed)?;
+        let pre = linker.instantiate_pre(&module).map_err(start_failed)?;
+        Ok((WorkloadKind::Preview1, Compiled::Preview1(pre), from_cache))
+    }
+}
+
+fn component_linker(runtime: &Runtime) -> Result<component::Linker<State>, SandboxError> {
+    let mut linker = component::Linker::new(runtime.engine());
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(|e| SandboxError::Engine(format!("linking WASI: {e:#}")))?;
+    Ok(linker)
+}
