@@ -27,6 +27,9 @@ pub(crate) enum Bench {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// Compile and cache times, container start latency, fuel-metering overhead and CPU
+    /// throttling accuracy of the pod sandbox (run from the repository root).
+    Sandbox(crate::sandbox_bench::Args),
 }
 
 pub(crate) fn run(bench: &Bench) -> anyhow::Result<ExitCode> {
@@ -36,6 +39,7 @@ pub(crate) fn run(bench: &Bench) -> anyhow::Result<ExitCode> {
             patches,
             rounds,
         } => manifests(*objects, *patches, (*rounds).max(1)),
+        Bench::Sandbox(args) => crate::sandbox_bench::run(args),
     }
 }
 

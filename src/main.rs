@@ -2,6 +2,7 @@
 //! concerns (argument parsing, the tracing subscriber, exit codes). Logic lives in the crates.
 
 mod bench;
+mod sandbox_bench;
 mod validate;
 
 use std::process::ExitCode;

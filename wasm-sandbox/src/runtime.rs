@@ -26,6 +26,9 @@ pub struct RuntimeConfig {
     pub calibration_time: Duration,
     /// Bytes of each captured log kept per container run.
     pub log_bytes_per_container: usize,
+    /// Whether guests are fuel-metered. Only a benchmark baseline turns this off: without
+    /// metering, CPU limits cannot be enforced and usage reports no fuel.
+    pub metering: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -36,6 +39,7 @@ impl Default for RuntimeConfig {
             fuel_per_core_second: None,
             calibration_time: Duration::from_millis(200),
             log_bytes_per_container: 2 * 1024 * 1024,
+            metering: true,
         }
     }
 }
@@ -78,13 +82,14 @@ impl Runtime {
     /// # Errors
     /// The engine cannot be built or the cache directory cannot be created.
     pub fn new(config: RuntimeConfig) -> Result<Self, SandboxError> {
-        let engine =
-            Engine::new(&engine_config()).map_err(|e| SandboxError::Engine(e.to_string()))?;
+        let engine = Engine::new(&engine_config(config.metering))
+            .map_err(|e| SandboxError::Engine(e.to_string()))?;
         let cache = CompileCache::new(&engine, config.cache_dir.clone())?;
         let ticker = start_ticker(engine.clone(), config.epoch_tick);
         let fuel_per_core_second = match config.fuel_per_core_second {
             Some(fuel) => fuel,
-            None => calibrate(&engine, config.calibration_time)?,
+            None if config.metering => calibrate(&engine, config.calibration_time)?,
+            None => 1,
         };
         tracing::info!(fuel_per_core_second, "wasm runtime ready");
         Ok(Self {
@@ -118,15 +123,20 @@ impl Runtime {
         &self.inner.cache
     }
 
+    /// Whether guests are fuel-metered.
+    pub fn metering(&self) -> bool {
+        self.inner.config.metering
+    }
+
     pub(crate) fn config(&self) -> &RuntimeConfig {
         &self.inner.config
     }
 }
 
-fn engine_config() -> Config {
+fn engine_config(metering: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
-    config.consume_fuel(true);
+    config.consume_fuel(metering);
     config.epoch_interruption(true);
     // Memories reserve address space lazily and small: an edge device with 1 GiB and a
     // 32-bit-like address budget must run dozens of pods. Bounds checks stay explicit.

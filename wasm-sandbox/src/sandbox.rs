@@ -283,25 +283,27 @@ impl PodSandbox {
         };
         let mut store = Store::new(self.runtime.engine(), state);
         store.limiter(|state| &mut state.limiter);
-        store
-            .set_fuel(FUEL_RESERVE)
-            .map_err(|e| SandboxError::StartFailed {
-                name: name.clone(),
-                message: format!("{e:#}"),
+        if self.runtime.metering() {
+            store
+                .set_fuel(FUEL_RESERVE)
+                .map_err(|e| SandboxError::StartFailed {
+                    name: name.clone(),
+                    message: format!("{e:#}"),
+                })?;
+            // Compiled code keeps its fuel count in a register and writes it back only when its
+            // injected slice runs out; a slice per ~millisecond keeps the count the throttle
+            // reads at each epoch tick accurate to about one tick of work.
+            let slice = (self.runtime.fuel_per_core_second() / 1000).max(10_000);
+            store.fuel_async_yield_interval(Some(slice)).map_err(|e| {
+                SandboxError::StartFailed {
+                    name: name.clone(),
+                    message: format!("{e:#}"),
+                }
             })?;
-        // Compiled code keeps its fuel count in a register and writes it back only when its
-        // injected slice runs out; a slice per ~millisecond keeps the count the throttle
-        // reads at each epoch tick accurate to about one tick of work.
-        let slice = (self.runtime.fuel_per_core_second() / 1000).max(10_000);
-        store
-            .fuel_async_yield_interval(Some(slice))
-            .map_err(|e| SandboxError::StartFailed {
-                name: name.clone(),
-                message: format!("{e:#}"),
-            })?;
+        }
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| {
-            let remaining = ctx.get_fuel()?;
+            let remaining = ctx.get_fuel().unwrap_or(FUEL_RESERVE);
             Ok(ctx.data_mut().cpu.on_epoch(remaining))
         });
         Ok(Run {
