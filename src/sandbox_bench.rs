@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::bench::ms;
 use anyhow::{Context as _, ensure};
 use shoal_wasm_sandbox::{
     Artifact, ContainerSpec, Exit, PodSandbox, Runtime, RuntimeConfig, SandboxSpec,
@@ -230,10 +231,6 @@ fn process_cpu_seconds() -> Option<f64> {
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
     sorted.get(index).copied().unwrap_or_default()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 fn micros(d: Duration) -> f64 {

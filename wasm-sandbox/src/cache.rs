@@ -57,71 +57,100 @@ impl CompileCache {
             .map(|dir| dir.join(format!("{digest}-{}.{suffix}", self.engine_key)))
     }
 
-    pub(crate) fn component(
+    /// The compiled form of `bytes`: loaded from the cache if this engine build compiled
+    /// them before, else compiled (and stored, if there is a cache directory).
+    pub(crate) fn get<T: Precompiled>(
         &self,
         engine: &Engine,
         name: &str,
         digest: &str,
         bytes: &[u8],
-    ) -> Result<(Component, CacheOutcome), SandboxError> {
+    ) -> Result<(T, CacheOutcome), SandboxError> {
         let failed = |e: wasmtime::Error| SandboxError::CompileFailed {
             name: name.to_owned(),
             message: format!("{e:#}"),
         };
-        let path = self.path(digest, "cwasm");
+        let path = self.path(digest, T::SUFFIX);
         if let Some(path) = path.as_deref().filter(|p| p.exists()) {
-            // SAFETY: the file was written by `store` below from `Engine::precompile_component`
-            // of this engine build (the engine hash is in its name) into a directory only this
-            // process writes; wasmtime additionally checks the header and engine settings.
+            // SAFETY: the file was written by `store` below from `T::precompile` of this
+            // engine build (the engine hash is in its name) into a directory only this process
+            // writes; wasmtime additionally checks the header and engine settings.
             #[allow(unsafe_code)]
-            match unsafe { Component::deserialize_file(engine, path) } {
-                Ok(component) => return Ok((component, CacheOutcome::Hit)),
+            match unsafe { T::load_file(engine, path) } {
+                Ok(compiled) => return Ok((compiled, CacheOutcome::Hit)),
                 Err(error) => {
-                    tracing::warn!(path = %path.display(), "discarding cached artifact: {error:#}")
+                    tracing::warn!(path = %path.display(), "discarding cached artifact: {error:#}");
                 }
             }
         }
-        let compiled = engine.precompile_component(bytes).map_err(failed)?;
+        let precompiled = T::precompile(engine, bytes).map_err(failed)?;
         if let Some(path) = &path {
-            store(path, &compiled);
+            store(path, &precompiled);
         }
-        // SAFETY: `compiled` was produced just now by `precompile_component` on this engine.
+        // SAFETY: `precompiled` was produced just now by `T::precompile` on this engine.
         #[allow(unsafe_code)]
-        let component = unsafe { Component::deserialize(engine, &compiled) }.map_err(failed)?;
-        Ok((component, CacheOutcome::Compiled))
+        let compiled = unsafe { T::load_bytes(engine, &precompiled) }.map_err(failed)?;
+        Ok((compiled, CacheOutcome::Compiled))
+    }
+}
+
+/// What the cache can hold: components and core modules.
+#[allow(unsafe_code)]
+pub(crate) trait Precompiled: Sized {
+    /// File name suffix, so a component and a module of the same bytes never collide.
+    const SUFFIX: &'static str;
+
+    /// Compiles to the engine's serialized form.
+    fn precompile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Vec<u8>>;
+
+    /// Loads a serialized artifact from a file.
+    ///
+    /// # Safety
+    /// The file must hold the output of [`Precompiled::precompile`] by a compatible engine.
+    unsafe fn load_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self>;
+
+    /// Loads a serialized artifact from memory.
+    ///
+    /// # Safety
+    /// `bytes` must be the output of [`Precompiled::precompile`] by a compatible engine.
+    unsafe fn load_bytes(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
+}
+
+#[allow(unsafe_code)]
+impl Precompiled for Component {
+    const SUFFIX: &'static str = "cwasm";
+
+    fn precompile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Vec<u8>> {
+        engine.precompile_component(bytes)
     }
 
-    pub(crate) fn module(
-        &self,
-        engine: &Engine,
-        name: &str,
-        digest: &str,
-        bytes: &[u8],
-    ) -> Result<(Module, CacheOutcome), SandboxError> {
-        let failed = |e: wasmtime::Error| SandboxError::CompileFailed {
-            name: name.to_owned(),
-            message: format!("{e:#}"),
-        };
-        let path = self.path(digest, "cwasm-module");
-        if let Some(path) = path.as_deref().filter(|p| p.exists()) {
-            // SAFETY: as for components: written by `store` from `precompile_module` of this
-            // engine build, into this process's own cache directory.
-            #[allow(unsafe_code)]
-            match unsafe { Module::deserialize_file(engine, path) } {
-                Ok(module) => return Ok((module, CacheOutcome::Hit)),
-                Err(error) => {
-                    tracing::warn!(path = %path.display(), "discarding cached artifact: {error:#}")
-                }
-            }
-        }
-        let compiled = engine.precompile_module(bytes).map_err(failed)?;
-        if let Some(path) = &path {
-            store(path, &compiled);
-        }
-        // SAFETY: `compiled` was produced just now by `precompile_module` on this engine.
-        #[allow(unsafe_code)]
-        let module = unsafe { Module::deserialize(engine, &compiled) }.map_err(failed)?;
-        Ok((module, CacheOutcome::Compiled))
+    unsafe fn load_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { Component::deserialize_file(engine, path) }
+    }
+
+    unsafe fn load_bytes(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { Component::deserialize(engine, bytes) }
+    }
+}
+
+#[allow(unsafe_code)]
+impl Precompiled for Module {
+    const SUFFIX: &'static str = "cwasm-module";
+
+    fn precompile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Vec<u8>> {
+        engine.precompile_module(bytes)
+    }
+
+    unsafe fn load_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { Module::deserialize_file(engine, path) }
+    }
+
+    unsafe fn load_bytes(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { Module::deserialize(engine, bytes) }
     }
 }
 

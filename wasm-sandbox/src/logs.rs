@@ -103,9 +103,13 @@ impl LogStore {
                 stream,
                 text: piece.to_owned(),
             };
+            if self.follow.receiver_count() > 0 {
+                // Nobody keeping up is fine: a lagging follower is told what it missed.
+                let _ = self.follow.send(line.clone());
+            }
             let run = &mut runs.current;
             run.bytes += line.text.len();
-            run.lines.push_back(line.clone());
+            run.lines.push_back(line);
             while run.bytes > capacity {
                 match run.lines.pop_front() {
                     Some(old) => {
@@ -115,8 +119,6 @@ impl LogStore {
                     None => break,
                 }
             }
-            // Nobody following is fine.
-            let _ = self.follow.send(line);
             if tail.is_empty() {
                 break;
             }

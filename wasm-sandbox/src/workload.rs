@@ -119,7 +119,9 @@ impl Runtime {
         bytes: &[u8],
     ) -> Result<(WorkloadKind, Compiled, bool), SandboxError> {
         let engine = self.engine();
-        let (component, outcome) = self.cache().component(engine, name, digest, bytes)?;
+        let (component, outcome) = self
+            .cache()
+            .get::<component::Component>(engine, name, digest, bytes)?;
         let from_cache = outcome == CacheOutcome::Hit;
         let ty = component.component_type();
         let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
@@ -173,7 +175,9 @@ impl Runtime {
         bytes: &[u8],
     ) -> Result<(WorkloadKind, Compiled, bool), SandboxError> {
         let engine = self.engine();
-        let (module, outcome) = self.cache().module(engine, name, digest, bytes)?;
+        let (module, outcome) = self
+            .cache()
+            .get::<wasmtime::Module>(engine, name, digest, bytes)?;
         let from_cache = outcome == CacheOutcome::Hit;
         if module.get_export("_start").is_none() {
             return Err(SandboxError::UnsupportedWorkload {

@@ -207,7 +207,7 @@ pub fn decode_json(bytes: &[u8], mode: FieldValidation) -> Result<DecodedBody, V
             problem: Problem::Syntax(e.to_string()),
         }]
     })?;
-    decode_value(source_name, &value, mode)
+    decode_value(source_name, value, mode)
 }
 
 /// Decodes a JSON value of any registered kind (see [`decode_json`]).
@@ -216,7 +216,7 @@ pub fn decode_json(bytes: &[u8], mode: FieldValidation) -> Result<DecodedBody, V
 /// As [`decode_json`], without syntax errors.
 pub fn decode_value(
     source_name: &str,
-    value: &Value,
+    value: Value,
     mode: FieldValidation,
 ) -> Result<DecodedBody, Vec<DecodeError>> {
     let mut decoded = Decoded::default();
@@ -227,7 +227,7 @@ pub fn decode_value(
         mode,
         decoded: &mut decoded,
     };
-    context.object(value.clone(), &FieldPath::root(), &source_map);
+    context.object(value, &FieldPath::root(), &source_map);
     if !decoded.errors.is_empty() {
         return Err(decoded.errors);
     }
@@ -333,7 +333,7 @@ impl Context<'_> {
 
     /// Decodes one object found at `at` within the document.
     fn object(&mut self, value: Value, at: &FieldPath, document_map: &SourceMap) {
-        let source_map = document_map.subtree(at);
+        let source_map = document_map.at(at);
         let info = match kind_of(&value) {
             Ok(info) => info,
             Err(problem) => {

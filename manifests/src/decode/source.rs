@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
@@ -12,10 +13,13 @@ use serde_saphyr::{DuplicateKeyPolicy, Spanned};
 use super::Position;
 use crate::path::{FieldPath, Segment};
 
-/// Positions of the nodes of one parsed document, to point at fields found wrong later.
+/// Positions of the nodes of one parsed document, to point at fields found wrong later; for
+/// an item of a `List`, the document's map seen from that item (cheap to clone).
 #[derive(Clone, Debug)]
 pub struct SourceMap {
-    root: PosNode,
+    root: Arc<PosNode>,
+    /// Where the object sits in its document (empty unless it is a `List` item).
+    prefix: FieldPath,
 }
 
 #[derive(Clone, Debug)]
@@ -37,7 +41,8 @@ impl SourceMap {
     /// A map that knows no positions (for JSON bodies, which are not shown to people by line).
     pub(super) fn empty() -> Self {
         Self {
-            root: PosNode::Scalar(Position { line: 0, column: 0 }),
+            root: Arc::new(PosNode::Scalar(Position { line: 0, column: 0 })),
+            prefix: FieldPath::root(),
         }
     }
 
@@ -53,10 +58,11 @@ impl SourceMap {
     }
 
     fn walk(&self, path: &FieldPath, key: bool) -> Position {
-        let mut node = &self.root;
-        let segments = path.segments();
-        for (i, segment) in segments.iter().enumerate() {
-            let last = i + 1 == segments.len();
+        let mut node: &PosNode = &self.root;
+        let total = self.prefix.segments().len() + path.segments().len();
+        let segments = self.prefix.segments().iter().chain(path.segments());
+        for (i, segment) in segments.enumerate() {
+            let last = i + 1 == total;
             let next = match (segment, node) {
                 (Segment::Field(name) | Segment::Key(name), PosNode::Map(_, entries)) => {
                     // The last entry wins for duplicate keys, as when decoding.
@@ -77,24 +83,13 @@ impl SourceMap {
         node.position()
     }
 
-    pub(super) fn subtree(&self, path: &FieldPath) -> SourceMap {
-        let mut node = &self.root;
-        for segment in path.segments() {
-            let next = match (segment, node) {
-                (Segment::Field(name) | Segment::Key(name), PosNode::Map(_, entries)) => entries
-                    .iter()
-                    .rev()
-                    .find(|(k, _, _)| k == name)
-                    .map(|(_, _, c)| c),
-                (Segment::Index(index), PosNode::Seq(_, items)) => items.get(*index),
-                _ => None,
-            };
-            match next {
-                Some(child) => node = child,
-                None => break,
-            }
+    /// The map of the object at `path` inside this one (an item of a `List`): shares the
+    /// document's positions rather than copying them.
+    pub(super) fn at(&self, path: &FieldPath) -> SourceMap {
+        SourceMap {
+            root: Arc::clone(&self.root),
+            prefix: self.prefix.join(path),
         }
-        SourceMap { root: node.clone() }
     }
 }
 
@@ -289,7 +284,10 @@ pub(super) fn parse_chunk(chunk: &Chunk) -> Result<Parsed, ParseError> {
     let (value, root) = converter.convert(node, &mut path)?;
     Ok(Parsed {
         value,
-        source_map: SourceMap { root },
+        source_map: SourceMap {
+            root: Arc::new(root),
+            prefix: FieldPath::root(),
+        },
         duplicates: converter.duplicates,
     })
 }

@@ -169,7 +169,7 @@ proptest! {
 
     #[test]
     fn defaulting_and_validation_never_panic_and_defaults_are_idempotent(value in any_object()) {
-        if let Ok(body) = decode_value("prop", &value, FieldValidation::Ignore) {
+        if let Ok(body) = decode_value("prop", value, FieldValidation::Ignore) {
             let mut once = body.object;
             default::apply_defaults(&mut once);
             let mut twice = once.clone();
@@ -183,7 +183,7 @@ proptest! {
 
     #[test]
     fn valid_objects_round_trip_through_yaml(value in valid_deployment()) {
-        let body = decode_value("prop", &value, FieldValidation::Strict).map_err(|e| {
+        let body = decode_value("prop", value, FieldValidation::Strict).map_err(|e| {
             TestCaseError::fail(format!("{e:?}"))
         })?;
         let mut object = body.object;
