@@ -1,4 +1,6 @@
 //! The control plane: the Raft store (openraft over redb), the Kubernetes API server, the
 //! scheduler and the controllers. It reads objects only through `shoal-manifests`.
 //!
-//! The crate is the home of that work; its first capability lands with the Raft store issue.
+//! Today it holds the store (`store`); the API server, scheduler and controllers build on it.
+
+pub mod store;

@@ -94,7 +94,7 @@ OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 
 # C -> preview-1 core module -> wasi:cli/command component
-COMMANDS=(hello ticker spinner memory-bomb escaper flooder crasher slow-start)
+COMMANDS=(hello noop ticker spinner memory-bomb escaper flooder crasher slow-start)
 # also published as preview-1 core modules
 CORE=(hello spinner memory-bomb)
 for name in "${COMMANDS[@]}"; do

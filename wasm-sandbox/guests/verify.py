@@ -225,6 +225,8 @@ def main():
         check(f"{k}: OUT_FILE outside preopens fails",
               re.search(r"^write failed: .+$", o.stderr, re.M) is not None and ok_status(o, 1, core), o)
 
+    o = run("noop")
+    check("noop: no output, exit 0", o.stdout == "" and o.stderr == "" and o.status == "ok", o)
     o = run("ticker", env=[("TICK_MS", "20"), ("TICKS", "3")])
     check("ticker: TICKS=3", o.stdout == "tick 1\ntick 2\ntick 3\n" and o.status == "ok" and o.elapsed >= 0.06, o)
     o = run("ticker", env=[("TICK_MS", "1")], fuel=1_000_000)

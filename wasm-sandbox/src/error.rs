@@ -43,6 +43,19 @@ pub enum SandboxError {
     /// A container named in a call does not exist in the sandbox.
     #[error("no container named {0:?} in this sandbox")]
     NoSuchContainer(String),
+    /// Two containers of the pod declare the same port.
+    #[error("port {port} is declared by both {first:?} and {second:?}")]
+    PortConflict {
+        /// The port.
+        port: u16,
+        /// The first container declaring it.
+        first: String,
+        /// The second.
+        second: String,
+    },
+    /// Exec asked of a container that is an HTTP handler, which has no command to run.
+    #[error("container {0:?} is an HTTP handler; it has no command to exec")]
+    NotACommand(String),
     /// A container is already running.
     #[error("container {0:?} is already running")]
     AlreadyRunning(String),

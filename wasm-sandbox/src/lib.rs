@@ -8,14 +8,17 @@
 mod cache;
 mod cpu;
 mod error;
+mod http;
 mod limits;
 pub mod logs;
+pub mod net;
 mod runtime;
 mod sandbox;
 mod spec;
 mod workload;
 
 pub use error::SandboxError;
+pub use http::{HttpStats, ServeError};
 pub use logs::{LogLine, LogStore, Stream};
 pub use runtime::{Runtime, RuntimeConfig};
 pub use sandbox::{ContainerHandle, ExecOutput, PodSandbox};

@@ -1,12 +1,13 @@
 //! Loading workloads: the bytes of an image become a compiled, pre-instantiated artifact of a
-//! known kind (a `wasi:cli/command` component or a WASI preview-1 module), compiled through
-//! the cache, with missing imports reported up front.
+//! known kind (a `wasi:cli/command` component, a `wasi:http/proxy` handler component, or a
+//! WASI preview-1 module), compiled through the cache, with missing imports reported up front.
 
 use std::sync::Arc;
 
 use wasmtime::component;
 use wasmtime::{InstancePre, Linker};
 use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::cache::{CacheOutcome, sha256_hex};
 use crate::error::SandboxError;
@@ -18,6 +19,8 @@ use crate::sandbox::State;
 pub enum WorkloadKind {
     /// A component exporting `wasi:cli/run`: runs to completion (or forever).
     Command,
+    /// A component exporting `wasi:http/incoming-handler`: a fresh instance per request.
+    Http,
     /// A WASI preview-1 core module with `_start`.
     Preview1,
 }
@@ -28,11 +31,14 @@ pub struct Artifact {
     digest: String,
     kind: WorkloadKind,
     from_cache: bool,
+    /// Whether it imports the filesystem at all; if not, no directories are opened for it.
+    uses_filesystem: bool,
     compiled: Compiled,
 }
 
 pub(crate) enum Compiled {
     Command(CommandPre<State>),
+    Http(ProxyPre<State>),
     Preview1(InstancePre<State>),
 }
 
@@ -70,13 +76,21 @@ impl Artifact {
     pub(crate) fn compiled(&self) -> &Compiled {
         &self.compiled
     }
+
+    pub(crate) fn uses_filesystem(&self) -> bool {
+        self.uses_filesystem
+    }
 }
+
+/// (kind, pre-instantiated code, loaded from the cache, imports the filesystem).
+type Loaded = (WorkloadKind, Compiled, bool, bool);
 
 /// Interface name prefixes the host provides to components.
 const PROVIDED: &[&str] = &[
     "wasi:cli/",
     "wasi:clocks/",
     "wasi:filesystem/",
+    "wasi:http/",
     "wasi:io/",
     "wasi:random/",
     "wasi:sockets/",
@@ -98,7 +112,7 @@ impl Runtime {
                 });
             }
         };
-        let (kind, compiled, from_cache) = if is_component {
+        let (kind, compiled, from_cache, uses_filesystem) = if is_component {
             self.load_component(name, &digest, bytes)?
         } else {
             self.load_module(name, &digest, bytes)?
@@ -108,6 +122,7 @@ impl Runtime {
             digest,
             kind,
             from_cache,
+            uses_filesystem,
             compiled,
         }))
     }
@@ -117,7 +132,7 @@ impl Runtime {
         name: &str,
         digest: &str,
         bytes: &[u8],
-    ) -> Result<(WorkloadKind, Compiled, bool), SandboxError> {
+    ) -> Result<Loaded, SandboxError> {
         let engine = self.engine();
         let (component, outcome) = self
             .cache()
@@ -126,16 +141,10 @@ impl Runtime {
         let ty = component.component_type();
         let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
         let exported = |prefix: &str| exports.iter().any(|n| n.starts_with(prefix));
-        if exported("wasi:http/incoming-handler@") {
-            return Err(SandboxError::UnsupportedWorkload {
-                name: name.to_owned(),
-                detail: "a wasi:http/proxy component; serving HTTP handlers arrives with the pod network"
-                    .to_owned(),
-            });
-        }
-        let missing: Vec<String> = ty
-            .imports(engine)
-            .map(|(import, _)| import.to_owned())
+        let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_owned()).collect();
+        let uses_filesystem = imports.iter().any(|n| n.starts_with("wasi:filesystem/"));
+        let missing: Vec<String> = imports
+            .into_iter()
             .filter(|import| !PROVIDED.iter().any(|p| import.starts_with(p)))
             .collect();
         if !missing.is_empty() {
@@ -152,7 +161,21 @@ impl Runtime {
         let pre = linker.instantiate_pre(&component).map_err(start_failed)?;
         if exported("wasi:cli/run@") {
             let pre = CommandPre::new(pre).map_err(start_failed)?;
-            return Ok((WorkloadKind::Command, Compiled::Command(pre), from_cache));
+            return Ok((
+                WorkloadKind::Command,
+                Compiled::Command(pre),
+                from_cache,
+                uses_filesystem,
+            ));
+        }
+        if exported("wasi:http/incoming-handler@") {
+            let pre = ProxyPre::new(pre).map_err(start_failed)?;
+            return Ok((
+                WorkloadKind::Http,
+                Compiled::Http(pre),
+                from_cache,
+                uses_filesystem,
+            ));
         }
         let names: Vec<&str> = exports.iter().map(String::as_str).collect();
         Err(SandboxError::UnsupportedWorkload {
@@ -168,12 +191,7 @@ impl Runtime {
         })
     }
 
-    fn load_module(
-        &self,
-        name: &str,
-        digest: &str,
-        bytes: &[u8],
-    ) -> Result<(WorkloadKind, Compiled, bool), SandboxError> {
+    fn load_module(&self, name: &str, digest: &str, bytes: &[u8]) -> Result<Loaded, SandboxError> {
         let engine = self.engine();
         let (module, outcome) = self
             .cache()
@@ -185,6 +203,9 @@ impl Runtime {
                 detail: "a core module without a `_start` export".to_owned(),
             });
         }
+        let uses_filesystem = module
+            .imports()
+            .any(|import| import.name().starts_with("path_") || import.name().starts_with("fd_"));
         let missing: Vec<String> = module
             .imports()
             .filter(|import| import.module() != "wasi_snapshot_preview1")
@@ -204,7 +225,12 @@ impl Runtime {
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut State| &mut state.p1)
             .map_err(start_failed)?;
         let pre = linker.instantiate_pre(&module).map_err(start_failed)?;
-        Ok((WorkloadKind::Preview1, Compiled::Preview1(pre), from_cache))
+        Ok((
+            WorkloadKind::Preview1,
+            Compiled::Preview1(pre),
+            from_cache,
+            uses_filesystem,
+        ))
     }
 }
 
@@ -212,5 +238,7 @@ fn component_linker(runtime: &Runtime) -> Result<component::Linker<State>, Sandb
     let mut linker = component::Linker::new(runtime.engine());
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(|e| SandboxError::Engine(format!("linking WASI: {e:#}")))?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(|e| SandboxError::Engine(format!("linking WASI HTTP: {e:#}")))?;
     Ok(linker)
 }

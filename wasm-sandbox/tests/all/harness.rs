@@ -4,10 +4,14 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use shoal_wasm_sandbox::net::{DenyEgress, Router};
 use shoal_wasm_sandbox::{
     Artifact, ContainerSpec, Mount, PodSandbox, Runtime, RuntimeConfig, SandboxSpec, VolumeSource,
     VolumeSpec,
 };
+
+/// The IP every test pod has unless it says otherwise.
+pub(crate) const POD_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 244, 0, 7));
 
 /// A runtime with a short calibration, caching into `cache` if given.
 pub(crate) fn runtime(cache: Option<&std::path::Path>) -> Runtime {
@@ -61,11 +65,31 @@ pub(crate) fn container(
     }
 }
 
-/// A sandbox in `dir` with an `emptyDir` volume `data` mounted at `/data` in every container.
+/// A sandbox in `dir` with an `emptyDir` volume `data` mounted at `/data` in every container,
+/// its egress denied.
 pub(crate) fn sandbox(
     runtime: &Runtime,
     dir: &std::path::Path,
+    containers: Vec<ContainerSpec>,
+) -> PodSandbox {
+    pod(
+        runtime,
+        dir,
+        "test-pod",
+        POD_IP,
+        containers,
+        Arc::new(DenyEgress),
+    )
+}
+
+/// A sandbox named `name` with `ip`, whose outgoing requests go to `router`.
+pub(crate) fn pod(
+    runtime: &Runtime,
+    dir: &std::path::Path,
+    name: &str,
+    ip: IpAddr,
     mut containers: Vec<ContainerSpec>,
+    router: Arc<dyn Router>,
 ) -> PodSandbox {
     for c in &mut containers {
         c.mounts.push(Mount {
@@ -77,8 +101,8 @@ pub(crate) fn sandbox(
     PodSandbox::new(
         runtime,
         SandboxSpec {
-            pod: "test-pod".to_owned(),
-            pod_ip: IpAddr::V4(Ipv4Addr::new(10, 244, 0, 7)),
+            pod: name.to_owned(),
+            pod_ip: ip,
             dir: dir.to_owned(),
             volumes: vec![VolumeSpec {
                 name: "data".to_owned(),
@@ -86,6 +110,7 @@ pub(crate) fn sandbox(
             }],
             containers,
         },
+        router,
     )
     .expect("sandbox prepares")
 }

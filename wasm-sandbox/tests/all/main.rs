@@ -4,3 +4,4 @@
 mod commands;
 mod harness;
 mod limits;
+mod network;
