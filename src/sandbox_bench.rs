@@ -15,7 +15,7 @@ use anyhow::{Context as _, ensure};
 use http_body_util::BodyExt as _;
 use shoal_wasm_sandbox::net::{DenyEgress, empty_body};
 use shoal_wasm_sandbox::{
-    Artifact, ContainerSpec, Exit, PodSandbox, Runtime, RuntimeConfig, SandboxSpec,
+    Artifact, ContainerSpec, Exit, InstancePool, PodSandbox, Runtime, RuntimeConfig, SandboxSpec,
 };
 
 /// Arguments of `shoal bench sandbox`.
@@ -152,14 +152,34 @@ async fn bench(args: &Args) -> anyhow::Result<ExitCode> {
     }
 
     if args.wants("http") {
-        let (requests, elapsed) = http_throughput(&metered, args, &work.join("http")).await?;
-        writeln!(
-            out,
-            "  HTTP hello through the sandbox's dispatch, fresh instance per request, {} clients, {:.1} s: {requests} requests, {:.0} req/s",
-            args.clients,
-            elapsed.as_secs_f64(),
-            requests as f64 / elapsed.as_secs_f64()
-        )?;
+        let pool = InstancePool {
+            instances: 256,
+            max_memory_bytes: 64 << 20,
+        };
+        let pooled = Runtime::new(RuntimeConfig {
+            instance_pool: Some(pool),
+            fuel_per_core_second: Some(metered.fuel_per_core_second()),
+            ..RuntimeConfig::default()
+        })?;
+        let pooled_name = format!(
+            "pool of {} instances × {} MiB memories, {:.1} GiB reserved",
+            pool.instances,
+            pool.max_memory_bytes >> 20,
+            pool.reserved_bytes() as f64 / f64::from(1 << 30)
+        );
+        for (runtime, allocator) in [
+            (&metered, "memory mapped per instance"),
+            (&pooled, pooled_name.as_str()),
+        ] {
+            let (requests, elapsed) = http_throughput(runtime, args, &work.join("http")).await?;
+            writeln!(
+                out,
+                "  HTTP hello through the sandbox's dispatch, fresh instance per request ({allocator}), {} clients, {:.1} s: {requests} requests, {:.0} req/s",
+                args.clients,
+                elapsed.as_secs_f64(),
+                requests as f64 / elapsed.as_secs_f64()
+            )?;
+        }
     }
     if !args.wants("idle") {
     } else if let Some(per_pod) = idle_pod_memory(&metered, args, &work.join("idle")).await? {

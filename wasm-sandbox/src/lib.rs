@@ -20,7 +20,7 @@ mod workload;
 pub use error::SandboxError;
 pub use http::{HttpStats, ServeError};
 pub use logs::{LogLine, LogStore, Stream};
-pub use runtime::{Runtime, RuntimeConfig};
+pub use runtime::{InstancePool, Runtime, RuntimeConfig};
 pub use sandbox::{ContainerHandle, ExecOutput, PodSandbox};
 pub use spec::{ContainerSpec, Exit, Mount, SandboxSpec, Usage, VolumeSource, VolumeSpec};
 pub use workload::{Artifact, WorkloadKind};

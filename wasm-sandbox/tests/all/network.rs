@@ -385,3 +385,30 @@ async fn ports_are_checked_and_commands_cannot_listen() {
     );
     assert!(refused.to_string().contains("wasi:sockets"), "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_runtime_serves_and_still_enforces_memory_limits() {
+    let rt = Runtime::new(shoal_wasm_sandbox::RuntimeConfig {
+        calibration_time: Duration::from_millis(50),
+        instance_pool: Some(shoal_wasm_sandbox::InstancePool {
+            instances: 8,
+            max_memory_bytes: 32 << 20,
+        }),
+        ..shoal_wasm_sandbox::RuntimeConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let web = handler(&rt, "http-hello.wasm", "web", 8080, &[]);
+    let mut bomb = container("bomb", load(&rt, "memory-bomb.wasm"), &[], &[]);
+    bomb.memory_limit = Some(4 << 20);
+    let pod = sandbox(&rt, dir.path(), vec![web, bomb]);
+    let _web = pod.start("web").unwrap();
+    // More requests than pool slots, one after another: slots are reused.
+    for i in 0..20 {
+        let (status, body) = call(&pod, 8080, &format!("/{i}")).await.unwrap();
+        assert_eq!(status, 200);
+        assert!(body.ends_with(&format!("path=/{i}\n")), "{body}");
+    }
+    let (exit, _) = pod.start("bomb").unwrap().wait().await;
+    assert_eq!(exit, Exit::OutOfMemory);
+}
