@@ -73,7 +73,7 @@ async fn bench(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some((before, after)) = before.zip(after) {
         writeln!(
             out,
-            "  virtual memory reserved by starting the runtime: {:.1} MiB (process {:.1} → {:.1} MiB); each live linear memory reserves 64 MiB + 64 KiB guard",
+            "  virtual memory reserved by starting the runtime: {:.1} MiB (process {:.1} → {:.1} MiB; glibc's per-thread 64 MiB malloc arenas count here unless MALLOC_ARENA_MAX=1); each live linear memory reserves 64 MiB + 64 KiB guard",
             (after.saturating_sub(before)) as f64 / 1024.0,
             before as f64 / 1024.0,
             after as f64 / 1024.0
