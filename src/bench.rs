@@ -30,6 +30,9 @@ pub(crate) enum Bench {
     /// Compile and cache times, container start latency, fuel-metering overhead and CPU
     /// throttling accuracy of the pod sandbox (run from the repository root).
     Sandbox(crate::sandbox_bench::Args),
+    /// The Raft store against etcd: throughput and latency on 1 and 3 nodes with 1 and 64
+    /// clients, and leader failover (needs Debian's `etcd-server` unless `--no-etcd`).
+    Store(crate::store_bench::Args),
 }
 
 pub(crate) fn run(bench: &Bench) -> anyhow::Result<ExitCode> {
@@ -40,6 +43,7 @@ pub(crate) fn run(bench: &Bench) -> anyhow::Result<ExitCode> {
             rounds,
         } => manifests(*objects, *patches, (*rounds).max(1)),
         Bench::Sandbox(args) => crate::sandbox_bench::run(args),
+        Bench::Store(args) => crate::store_bench::run(args),
     }
 }
 

@@ -3,6 +3,8 @@
 
 mod bench;
 mod sandbox_bench;
+mod server;
+mod store_bench;
 mod validate;
 
 use std::process::ExitCode;
@@ -26,6 +28,8 @@ enum Command {
     /// Run a benchmark and print its figures.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Run a control-plane node: the Raft store and its peer endpoints, until SIGTERM or ctrl-c.
+    Server(server::Args),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Bench(bench) => bench::run(&bench),
+        Command::Server(args) => server::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,3 +1,4 @@
 //! The end-to-end test binary: one binary for all end-to-end tests keeps link time down.
 
+mod raft;
 mod validate;

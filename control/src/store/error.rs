@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::identity::Member;
+use super::network::PeerError;
 use super::types::{NodeId, Revision};
 
 /// Everything the store can fail with.
@@ -75,11 +77,68 @@ pub enum StoreError {
     #[error("the Raft configuration is invalid")]
     Config(#[source] Box<openraft::ConfigError>),
 
-    #[error("cannot initialize the single-node cluster")]
-    Initialize(#[source] Box<openraft::error::InitializeError<NodeId, openraft::BasicNode>>),
+    #[error("cannot initialize the cluster")]
+    Initialize(#[source] Box<openraft::error::InitializeError<NodeId, Member>>),
 
     #[error("the write was rejected by Raft")]
-    Write(#[source] Box<openraft::error::ClientWriteError<NodeId, openraft::BasicNode>>),
+    Write(#[source] Box<openraft::error::ClientWriteError<NodeId, Member>>),
+
+    #[error("the membership change was rejected by Raft")]
+    Membership(#[source] Box<openraft::error::ClientWriteError<NodeId, Member>>),
+
+    #[error("invalid store configuration: {reason}")]
+    InvalidConfig { reason: String },
+
+    #[error("cannot read the cluster secret from {path}")]
+    ReadSecret {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot build the peer HTTP client")]
+    HttpClient(#[source] reqwest::Error),
+
+    #[error(
+        "this data directory belongs to node {recorded}, not node {configured}; a node keeps its id for the life of its directory"
+    )]
+    IdentityMismatch {
+        recorded: NodeId,
+        configured: NodeId,
+    },
+
+    #[error(
+        "node {node} was removed from the cluster; node ids are never reused: start with an empty directory and a new id, and add it as a learner"
+    )]
+    Removed { node: NodeId },
+
+    #[error("node id {node} was used by a member that has left the cluster; ids are never reused")]
+    NodeIdRetired { node: NodeId },
+
+    #[error(
+        "node id {node} already belongs to the member at {member}; a node that lost its data joins under a new id"
+    )]
+    NodeIdInUse { node: NodeId, member: String },
+
+    #[error("{addr} is node {found}, not node {expected}")]
+    WrongNode {
+        addr: String,
+        expected: NodeId,
+        found: NodeId,
+    },
+
+    #[error("node {node} is not a member of the cluster")]
+    NotMember { node: NodeId },
+
+    #[error("the request to node {node} failed")]
+    Peer {
+        node: NodeId,
+        #[source]
+        source: PeerError,
+    },
+
+    #[error("node {node} refused the request: {message}")]
+    Refused { node: NodeId, message: String },
 
     #[error("timed out after {millis} ms waiting for {what}")]
     Timeout { what: &'static str, millis: u128 },

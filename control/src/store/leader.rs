@@ -1,11 +1,20 @@
 //! Leadership as a service: a `tokio::sync::watch` of "am I the leader, in which term", derived
 //! from the Raft metrics, so the scheduler and controllers run only on the leader and stop the
 //! moment it steps down.
+//!
+//! A node counts as leading only while a quorum has acknowledged it recently (within the
+//! shortest election timeout). A leader cut off from the others keeps its Raft role until it
+//! hears of a higher term, but its leadership is reported lost before the others can elect a
+//! successor, so leader-only work does not run in two places for long.
+
+use std::time::Duration;
 
 use openraft::{RaftMetrics, ServerState};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::config::millis;
+use super::identity::Member;
 use super::types::NodeId;
 
 /// This node's view of the leadership.
@@ -20,10 +29,13 @@ pub struct Leadership {
 }
 
 impl Leadership {
-    fn from_metrics(metrics: &RaftMetrics<NodeId, openraft::BasicNode>) -> Self {
+    fn from_metrics(metrics: &RaftMetrics<NodeId, Member>, lease: u64) -> Self {
         Leadership {
             is_leader: metrics.state == ServerState::Leader
-                && metrics.current_leader == Some(metrics.id),
+                && metrics.current_leader == Some(metrics.id)
+                && metrics
+                    .millis_since_quorum_ack
+                    .is_some_and(|ms| ms <= lease),
             term: metrics.current_term,
             leader: metrics.current_leader,
         }
@@ -61,12 +73,15 @@ impl LeaderWatch {
     }
 }
 
-/// Starts the task that derives leadership from the Raft metrics. It ends when the Raft node
-/// stops, after publishing that this node no longer leads.
+/// Starts the task that derives leadership from the Raft metrics, with `lease` as the longest
+/// time since a quorum acknowledged the leader. It ends when the Raft node stops, after
+/// publishing that this node no longer leads.
 pub(crate) fn follow(
-    mut metrics: watch::Receiver<RaftMetrics<NodeId, openraft::BasicNode>>,
+    mut metrics: watch::Receiver<RaftMetrics<NodeId, Member>>,
+    lease: Duration,
 ) -> (LeaderWatch, JoinHandle<()>) {
-    let initial = Leadership::from_metrics(&metrics.borrow_and_update());
+    let lease = millis(lease);
+    let initial = Leadership::from_metrics(&metrics.borrow_and_update(), lease);
     let (tx, rx) = watch::channel(initial);
     let task = tokio::spawn(async move {
         loop {
@@ -74,7 +89,7 @@ pub(crate) fn follow(
                 tx.send_modify(|l| l.is_leader = false);
                 return;
             }
-            let next = Leadership::from_metrics(&metrics.borrow_and_update());
+            let next = Leadership::from_metrics(&metrics.borrow_and_update(), lease);
             let changed = tx.send_if_modified(|current| {
                 let changed = *current != next;
                 *current = next;

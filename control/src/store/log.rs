@@ -15,9 +15,10 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::blocking;
 use super::error::{CodecError, StoreError};
+use super::identity::Identity;
 use super::types::{NodeId, TypeConfig};
+use super::{blocking, create_database};
 
 /// Log entries, JSON-encoded, keyed by log index.
 const ENTRIES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("entries");
@@ -27,6 +28,10 @@ const MARKERS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("markers"
 const VOTE: &str = "vote";
 const COMMITTED: &str = "committed";
 const PURGED: &str = "purged";
+/// This directory's node id and incarnation, written once when the directory is first used.
+const IDENTITY: &str = "identity";
+/// Present once the cluster has told this node that it was removed from the membership.
+const RETIRED: &str = "retired";
 
 /// The Raft log storage of one node. Clones share the same database; openraft's replication
 /// tasks read through clones while the Raft core writes.
@@ -38,16 +43,32 @@ pub struct LogStore {
 impl LogStore {
     /// Opens (or creates) the log database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(|e| StoreError::OpenDatabase {
-            path: path.to_owned(),
-            source: e.into(),
+        let db = create_database(path, |txn| {
+            txn.open_table(ENTRIES)?;
+            txn.open_table(MARKERS)?;
+            Ok(())
         })?;
-        let mut txn = db.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
-        txn.open_table(ENTRIES)?;
-        txn.open_table(MARKERS)?;
-        txn.commit()?;
         Ok(LogStore { db: Arc::new(db) })
+    }
+
+    /// The identity recorded in this directory, if any.
+    pub(crate) fn identity(&self) -> Result<Option<Identity>, StoreError> {
+        self.read_marker(IDENTITY)
+    }
+
+    /// Records this directory's identity, durably.
+    pub(crate) fn record_identity(&self, identity: &Identity) -> Result<(), StoreError> {
+        self.write_marker(IDENTITY, identity, Durability::Immediate)
+    }
+
+    /// Whether the cluster told this node it was removed.
+    pub(crate) fn retired(&self) -> Result<bool, StoreError> {
+        Ok(self.read_marker::<bool>(RETIRED)?.unwrap_or(false))
+    }
+
+    /// Records, durably, that this node was removed from the cluster.
+    pub(crate) fn record_retired(&self) -> Result<(), StoreError> {
+        self.write_marker(RETIRED, &true, Durability::Immediate)
     }
 
     fn read_marker<T: DeserializeOwned>(

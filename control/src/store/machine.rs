@@ -3,7 +3,7 @@
 //! `Durability::Immediate`, so a write is on disk before Raft acknowledges it, and only then tells
 //! live watchers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::Arc;
@@ -11,18 +11,19 @@ use std::time::Duration;
 
 use openraft::storage::RaftStateMachine;
 use openraft::{
-    BasicNode, Entry, EntryPayload, LogId, OptionalSend, Snapshot, SnapshotMeta, StorageError,
-    StorageIOError, StoredMembership,
+    Entry, EntryPayload, LogId, OptionalSend, Snapshot, SnapshotMeta, StorageError, StorageIOError,
+    StoredMembership,
 };
 use redb::{Database, Durability, ReadableTable, Table, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use super::blocking;
 use super::codec::{Change, EventKind, Record};
 use super::error::{CodecError, StoreError};
+use super::identity::Member;
 use super::read::Reader;
 use super::types::{Command, NodeId, Op, OpOutcome, Revision, Timestamp, TxnResponse, TypeConfig};
+use super::{blocking, create_database};
 
 /// Objects: storage key to encoded [`Record`].
 pub(crate) const OBJECTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("objects");
@@ -77,13 +78,16 @@ impl Default for MachineConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct MachineMeta {
     pub(crate) last_applied: Option<LogId<NodeId>>,
-    pub(crate) membership: StoredMembership<NodeId, BasicNode>,
+    pub(crate) membership: StoredMembership<NodeId, Member>,
     /// Every history event at or below this revision has been dropped.
     pub(crate) compacted: Revision,
     /// How many events the history table holds.
     pub(crate) history_len: u64,
     /// Distinguishes snapshots built at the same log id.
     pub(crate) snapshot_seq: u64,
+    /// Every node id that has left the membership; such an id is never admitted again.
+    #[serde(default)]
+    pub(crate) retired: BTreeSet<NodeId>,
 }
 
 impl MachineMeta {
@@ -145,17 +149,13 @@ pub struct StateMachine {
 impl StateMachine {
     /// Opens (or creates) the state machine database at `path`.
     pub fn open(path: &Path, config: MachineConfig) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(|e| StoreError::OpenDatabase {
-            path: path.to_owned(),
-            source: e.into(),
+        let db = create_database(path, |txn| {
+            txn.open_table(OBJECTS)?;
+            txn.open_table(HISTORY)?;
+            txn.open_table(META)?;
+            txn.open_table(SNAPSHOT)?;
+            Ok(())
         })?;
-        let mut txn = db.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
-        txn.open_table(OBJECTS)?;
-        txn.open_table(HISTORY)?;
-        txn.open_table(META)?;
-        txn.open_table(SNAPSHOT)?;
-        txn.commit()?;
         let (feed, _) = broadcast::channel(config.watch_buffer.max(1));
         Ok(StateMachine {
             inner: Arc::new(MachineInner { db, config, feed }),
@@ -207,6 +207,11 @@ impl MachineInner {
                         outcomes: Vec::new(),
                     },
                     EntryPayload::Membership(membership) => {
+                        let before = meta.membership.nodes().map(|(id, _)| *id);
+                        let left: Vec<NodeId> = before
+                            .filter(|id| membership.get_node(id).is_none())
+                            .collect();
+                        meta.retired.extend(left);
                         meta.membership = StoredMembership::new(Some(entry.log_id), membership);
                         TxnResponse {
                             revision,
@@ -457,7 +462,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>>
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, Member>), StorageError<NodeId>>
     {
         let inner = self.inner.clone();
         let meta = blocking(move || inner.read_meta())
@@ -493,7 +498,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn install_snapshot(
         &mut self,
-        meta: &SnapshotMeta<NodeId, BasicNode>,
+        meta: &SnapshotMeta<NodeId, Member>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError<NodeId>> {
         let inner = self.inner.clone();

@@ -1,38 +1,50 @@
 //! Snapshots of the state machine: building one from a consistent read of the objects, and
 //! installing one received from the leader.
 //!
-//! A snapshot holds the objects only; the watch history is node-local. Installing replaces the
+//! A snapshot holds the objects and the set of retired node ids; the watch history is
+//! node-local. Installing replaces the
 //! objects in one redb transaction, clears the history and marks it compacted at the snapshot's
 //! revision, so a watch or continue token from before the snapshot gets `Gone`. Live watchers
 //! keep going: the net difference between the old and new objects is sent to them as events at
 //! the snapshot's revision.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;
 
-use openraft::{
-    BasicNode, RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError, StorageIOError,
-};
+use openraft::{RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError, StorageIOError};
 use redb::{Durability, ReadableDatabase, ReadableTable};
 
 use super::blocking;
 use super::codec::{ByteReader, Change, EventKind, Record};
 use super::error::{CodecError, StoreError};
+use super::identity::Member;
 use super::machine::{
     ChangeBatch, HISTORY, META, MachineInner, MachineMeta, OBJECTS, SNAPSHOT, StateMachine,
 };
 use super::types::{NodeId, Timestamp, TypeConfig};
 
-const MAGIC: &[u8; 8] = b"SHOALSM1";
+const MAGIC: &[u8; 8] = b"SHOALSM2";
 const SNAPSHOT_META: &str = "meta";
 const SNAPSHOT_DATA: &str = "data";
 
-/// Encodes objects as: magic, count (u64 LE), then per object its key and record, each as a
-/// length (u32 LE) and bytes, in key order.
-fn encode(objects: &[(String, Vec<u8>)]) -> Vec<u8> {
+/// What a snapshot carries besides its metadata.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Contents {
+    retired: BTreeSet<NodeId>,
+    objects: BTreeMap<String, Record>,
+}
+
+/// Encodes a snapshot as: magic, the retired node ids (count, then each, u64 LE), the object
+/// count (u64 LE), then per object its key and record, each as a length (u32 LE) and bytes, in
+/// key order.
+fn encode(retired: &BTreeSet<NodeId>, objects: &[(String, Vec<u8>)]) -> Vec<u8> {
     let size: usize = objects.iter().map(|(k, v)| 8 + k.len() + v.len()).sum();
-    let mut out = Vec::with_capacity(16 + size);
+    let mut out = Vec::with_capacity(24 + 8 * retired.len() + size);
     out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(retired.len() as u64).to_le_bytes());
+    for id in retired {
+        out.extend_from_slice(&id.to_le_bytes());
+    }
     out.extend_from_slice(&(objects.len() as u64).to_le_bytes());
     for (key, record) in objects {
         out.extend_from_slice(&(key.len() as u32).to_le_bytes());
@@ -44,7 +56,7 @@ fn encode(objects: &[(String, Vec<u8>)]) -> Vec<u8> {
 }
 
 /// Decodes and checks snapshot data completely before anything is replaced.
-fn decode(data: &[u8]) -> Result<BTreeMap<String, Record>, CodecError> {
+fn decode(data: &[u8]) -> Result<Contents, CodecError> {
     const WHAT: &str = "snapshot";
     let mut r = ByteReader::new(data, WHAT);
     if r.take(MAGIC.len())? != MAGIC {
@@ -53,14 +65,16 @@ fn decode(data: &[u8]) -> Result<BTreeMap<String, Record>, CodecError> {
             reason: "it does not start with the snapshot format marker",
         });
     }
-    let count = r.u64()?;
-    let mut objects = BTreeMap::new();
-    for _ in 0..count {
+    let mut contents = Contents::default();
+    for _ in 0..r.u64()? {
+        contents.retired.insert(r.u64()?);
+    }
+    for _ in 0..r.u64()? {
         let key_len = r.u32()? as usize;
         let key = r.str(key_len)?.to_owned();
         let record_len = r.u32()? as usize;
         let record = Record::decode(r.take(record_len)?)?;
-        objects.insert(key, record);
+        contents.objects.insert(key, record);
     }
     if !r.is_empty() {
         return Err(CodecError::Malformed {
@@ -68,10 +82,10 @@ fn decode(data: &[u8]) -> Result<BTreeMap<String, Record>, CodecError> {
             reason: "bytes follow the last object",
         });
     }
-    Ok(objects)
+    Ok(contents)
 }
 
-fn encode_meta(meta: &SnapshotMeta<NodeId, BasicNode>) -> Result<Vec<u8>, StoreError> {
+fn encode_meta(meta: &SnapshotMeta<NodeId, Member>) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(meta).map_err(|source| StoreError::Encode {
         what: "snapshot metadata",
         source,
@@ -93,7 +107,7 @@ impl MachineInner {
             }
             (meta, objects)
         };
-        let data = encode(&objects);
+        let data = encode(&meta.retired, &objects);
 
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
@@ -130,7 +144,7 @@ impl MachineInner {
         else {
             return Ok(None);
         };
-        let meta: SnapshotMeta<NodeId, BasicNode> =
+        let meta: SnapshotMeta<NodeId, Member> =
             serde_json::from_slice(meta.value()).map_err(|e| {
                 StoreError::Corrupt(CodecError::Json {
                     what: "snapshot metadata",
@@ -147,10 +161,13 @@ impl MachineInner {
     /// changes for live watchers.
     pub(crate) fn install_snapshot(
         &self,
-        snapshot_meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot_meta: &SnapshotMeta<NodeId, Member>,
         data: &[u8],
     ) -> Result<ChangeBatch, StoreError> {
-        let incoming = decode(data)?;
+        let Contents {
+            retired,
+            objects: incoming,
+        } = decode(data)?;
         let revision = super::types::Revision(snapshot_meta.last_log_id.map_or(0, |id| id.index));
         let at = Timestamp::default();
 
@@ -209,6 +226,7 @@ impl MachineInner {
             meta.membership = snapshot_meta.last_membership.clone();
             meta.compacted = revision;
             meta.history_len = 0;
+            meta.retired = retired;
             meta.store(&mut meta_table)?;
 
             let mut table = txn.open_table(SNAPSHOT)?;
@@ -251,15 +269,20 @@ mod tests {
             ("a//x".to_owned(), record.encode()),
             ("b/ns/y".to_owned(), record.encode()),
         ];
-        let data = encode(&objects);
+        let retired = BTreeSet::from([3, 9]);
+        let data = encode(&retired, &objects);
         let decoded = decode(&data).expect("decodes");
-        assert_eq!(decoded.len(), 2);
-        assert_eq!(decoded.get("b/ns/y"), Some(&record));
+        assert_eq!(decoded.objects.len(), 2);
+        assert_eq!(decoded.objects.get("b/ns/y"), Some(&record));
+        assert_eq!(decoded.retired, retired);
         assert!(decode(&data[..data.len() - 1]).is_err());
         let mut trailing = data.clone();
         trailing.push(0);
         assert!(decode(&trailing).is_err());
         assert!(decode(b"NOTSNAP!\0\0\0\0\0\0\0\0").is_err());
-        assert_eq!(decode(&encode(&[])).map(|m| m.len()), Ok(0));
+        assert_eq!(
+            decode(&encode(&BTreeSet::new(), &[])),
+            Ok(Contents::default())
+        );
     }
 }

@@ -19,7 +19,7 @@ openraft::declare_raft_types!(
         D = Command,
         R = TxnResponse,
         NodeId = NodeId,
-        Node = openraft::BasicNode,
+        Node = super::identity::Member,
         Entry = openraft::Entry<TypeConfig>,
         SnapshotData = Cursor<Vec<u8>>,
         AsyncRuntime = openraft::TokioRuntime,

@@ -32,6 +32,20 @@ pub(crate) async fn open_with(dir: &Path, machine: MachineConfig) -> Store {
         .expect("store opens")
 }
 
+/// Installs a tracing subscriber once, writing to the test's captured output, when `RUST_LOG`
+/// asks for one.
+pub(crate) fn trace() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os("RUST_LOG").is_some() {
+        ONCE.call_once(|| {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        });
+    }
+}
+
 /// Awaits `f`, failing the test if it takes longer than [`DEADLINE`].
 pub(crate) async fn within<F: Future>(f: F) -> F::Output {
     tokio::time::timeout(DEADLINE, f)

@@ -1,8 +1,11 @@
 //! The integration tests of `shoal-control`, one binary with a module per area.
 
+mod cluster;
 mod common;
+mod faults;
 mod leadership;
 mod machine;
+mod nodes;
 mod pagination;
 mod snapshot;
 mod suite;
