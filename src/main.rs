@@ -2,6 +2,7 @@
 //! concerns (argument parsing, the tracing subscriber, exit codes). Logic lives in the crates.
 
 mod bench;
+mod member;
 mod sandbox_bench;
 mod server;
 mod store_bench;
@@ -30,6 +31,9 @@ enum Command {
     Bench(bench::Bench),
     /// Run a control-plane node: the Raft store and its peer endpoints, until SIGTERM or ctrl-c.
     Server(server::Args),
+    /// List, add or remove the members of a running cluster, through any of its nodes.
+    #[command(subcommand)]
+    Member(member::Member),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&args),
         Command::Bench(bench) => bench::run(&bench),
         Command::Server(args) => server::run(&args),
+        Command::Member(member) => member::run(&member),
     };
     match result {
         Ok(code) => code,

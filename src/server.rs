@@ -25,10 +25,15 @@ pub(crate) struct Args {
     #[arg(long, default_value = "127.0.0.1:7480")]
     listen: SocketAddr,
     /// A member of the cluster to form, as `ID=HOST:PORT`; repeat for every member. Without
-    /// any, the node runs a cluster of its own.
+    /// any (and without `--join`), the node runs a cluster of its own.
     #[arg(long = "peer", value_parser = parse_peer)]
     peers: Vec<(NodeId, String)>,
-    /// A file whose first line is the secret control-plane peers share (required with peers).
+    /// Join an existing cluster: wait to be added by `shoal member add`, first as a learner and
+    /// then as a voter. The id must be one the cluster has never used.
+    #[arg(long, conflicts_with = "peers")]
+    join: bool,
+    /// A file whose first line is the secret control-plane peers share (required with peers or
+    /// `--join`).
     #[arg(long)]
     cluster_secret_file: Option<PathBuf>,
 }
@@ -61,7 +66,9 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         .map(ClusterSecret::from_file)
         .transpose()?;
     let advertise = args.listen.to_string();
-    let mode = if args.peers.is_empty() {
+    let mode = if args.join {
+        ClusterMode::Join
+    } else if args.peers.is_empty() {
         ClusterMode::Single
     } else {
         let mut members: BTreeMap<NodeId, String> = args.peers.iter().cloned().collect();
@@ -90,7 +97,11 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
             let _ = stopped.await;
         },
     ));
-    tracing::info!(node = args.id, listen = %args.listen, "serving");
+    if args.join {
+        tracing::info!(node = args.id, listen = %args.listen, "serving; waiting to be added to a cluster");
+    } else {
+        tracing::info!(node = args.id, listen = %args.listen, "serving");
+    }
 
     shutdown_signal().await?;
     tracing::info!(node = args.id, "shutting down");
@@ -124,5 +135,21 @@ mod tests {
         assert!(parse_peer("127.0.0.1:7001").is_err());
         assert!(parse_peer("x=127.0.0.1:7001").is_err());
         assert!(parse_peer("2=").is_err());
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct Server {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn join_excludes_peers() {
+        use clap::Parser as _;
+        let base = ["server", "--id", "4", "--data-dir", "d", "--join"];
+        let parsed = Server::try_parse_from(base).expect("--join alone parses");
+        assert!(parsed.args.join && parsed.args.peers.is_empty());
+        let both = Server::try_parse_from(base.iter().chain(&["--peer", "1=127.0.0.1:7001"]));
+        assert!(both.is_err(), "--join and --peer conflict");
     }
 }

@@ -348,24 +348,33 @@ impl ShoalCluster {
         )
     }
 
-    /// Waits until a live node says it leads; remembers and returns its index.
+    /// Waits until a live node leads with a majority of the live nodes agreeing (a node just
+    /// restarted may still believe in the leadership it had before); remembers its index.
     async fn find_leader(&self) -> anyhow::Result<usize> {
         let index = until("a Shoal leader", Duration::from_secs(30), || async {
-            for (index, addr) in self.addrs.iter().enumerate() {
-                if !self.nodes[index].alive() {
-                    continue;
-                }
-                if let Ok(status) = self.client.status(addr).await
-                    && status.leader == Some(status.node_id)
-                {
-                    return Some(index);
-                }
-            }
-            None
+            self.agreed_leader().await
         })
         .await?;
         *self.leader.write().await = index;
         Ok(index)
+    }
+
+    /// The leader a majority of all nodes name, if that leader is alive and agrees.
+    async fn agreed_leader(&self) -> Option<usize> {
+        let mut votes = vec![0usize; self.addrs.len()];
+        for (index, addr) in self.addrs.iter().enumerate() {
+            if !self.nodes[index].alive() {
+                continue;
+            }
+            if let Ok(status) = self.client.status(addr).await
+                && let Some(leader) = status.leader.and_then(|id| self.index_of(id))
+                && leader < votes.len()
+            {
+                votes[leader] += 1;
+            }
+        }
+        let leader = (0..votes.len()).max_by_key(|i| votes[*i])?;
+        (votes[leader] > self.addrs.len() / 2 && self.nodes[leader].alive()).then_some(leader)
     }
 
     fn index_of(&self, id: NodeId) -> Option<usize> {

@@ -1,6 +1,7 @@
 //! The Raft store across real `shoal server` processes on loopback: kill -9 the leader while
 //! clients write, kill -9 every node while clients write, restart, and check that every
-//! acknowledged write is there and that the recorded history is linearizable.
+//! acknowledged write is there and that the recorded history is linearizable; and grow and
+//! shrink a running cluster with `shoal member`.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -16,6 +17,7 @@ use shoal_control::store::{
     ClusterSecret, Command, NodeId, ObjectKey, ObjectValue, Op, StoreClient, StoreError, Timestamp,
     Uid,
 };
+use shoal_tests::Run;
 use tempfile::TempDir;
 use tokio::time::{Instant, interval};
 
@@ -29,6 +31,8 @@ struct Server {
     addr: String,
     dir: PathBuf,
     log: PathBuf,
+    /// Started with `--join` rather than `--peer`s.
+    join: bool,
     child: Option<Child>,
 }
 
@@ -56,8 +60,12 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
-        for (id, addr) in peers {
-            process.arg("--peer").arg(format!("{id}={addr}"));
+        if self.join {
+            process.arg("--join");
+        } else {
+            for (id, addr) in peers {
+                process.arg("--peer").arg(format!("{id}={addr}"));
+            }
         }
         self.child = Some(process.spawn().expect("shoal server starts"));
     }
@@ -88,7 +96,7 @@ enum Outcome {
 }
 
 struct Cluster {
-    _root: TempDir,
+    root: TempDir,
     secret_file: PathBuf,
     addrs: BTreeMap<NodeId, String>,
     servers: BTreeMap<NodeId, Mutex<Server>>,
@@ -131,6 +139,7 @@ impl Cluster {
                     addr: addr.clone(),
                     dir: root.path().join(format!("node-{id}")),
                     log: root.path().join(format!("node-{id}.log")),
+                    join: false,
                     child: None,
                 };
                 (id, Mutex::new(server))
@@ -138,7 +147,7 @@ impl Cluster {
             .collect();
         let secret = ClusterSecret::new(SECRET).expect("valid secret");
         Cluster {
-            _root: root,
+            root,
             secret_file,
             addrs,
             servers,
@@ -155,6 +164,44 @@ impl Cluster {
 
     fn start(&self, id: NodeId) {
         self.server(id).start(&self.addrs, &self.secret_file);
+    }
+
+    /// Starts node `id` on a fresh port with `--join`, waiting to be added.
+    fn start_joiner(&mut self, id: NodeId) {
+        let addr = free_port();
+        let server = Server {
+            id,
+            addr: addr.clone(),
+            dir: self.root.path().join(format!("node-{id}")),
+            log: self.root.path().join(format!("node-{id}.log")),
+            join: true,
+            child: None,
+        };
+        self.addrs.insert(id, addr);
+        self.servers.insert(id, Mutex::new(server));
+        self.start(id);
+    }
+
+    /// Runs `shoal member {args} --cluster-secret-file ...` and waits for it, off the runtime's
+    /// threads.
+    async fn member(&self, args: &[&str]) -> Run {
+        let dir = self.root.path().to_owned();
+        let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        args.push("--cluster-secret-file".to_owned());
+        args.push(
+            self.secret_file
+                .to_str()
+                .expect("UTF-8 temp path")
+                .to_owned(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = std::iter::once("member")
+                .chain(args.iter().map(String::as_str))
+                .collect();
+            shoal_tests::shoal(&dir, &args)
+        })
+        .await
+        .expect("shoal member ran")
     }
 
     fn kill(&self, id: NodeId) {
@@ -399,4 +446,161 @@ async fn killing_every_node_mid_load_loses_no_acknowledged_write() {
         );
     }
     check_everything(&cluster).await;
+}
+
+/// The roles `shoal member list` prints, by node id.
+fn roles(listing: &str) -> BTreeMap<NodeId, String> {
+    listing
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let mut words = line.split_whitespace();
+            let id = words.next().and_then(|w| w.parse().ok());
+            let id = id.unwrap_or_else(|| panic!("a member line: {line:?}"));
+            let _addr = words.next();
+            (id, words.collect::<Vec<_>>().join(" "))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shoal_member_adds_a_joining_node_and_removes_a_voter() {
+    let mut cluster = Cluster::new(3);
+    for id in 1..=3 {
+        cluster.start(id);
+    }
+    let leader = cluster.leader().await;
+    let mut written = Vec::new();
+    for i in 0..3 {
+        let key = ObjectKey::new("configmaps", "e2e", &format!("before-{i}")).expect("valid key");
+        assert_eq!(cluster.create(&key, i, leader).await, Outcome::Acknowledged);
+        written.push(key);
+    }
+
+    tracing::info!("--- start node 4 with --join and add it through a follower");
+    cluster.start_joiner(4);
+    let addr4 = cluster.addrs[&4].clone();
+    wait_until("node 4 to answer", async || {
+        cluster.client.status(&addr4).await.ok()
+    })
+    .await;
+    let follower = if leader == 1 { 2 } else { 1 };
+    let via = cluster.addrs[&follower].clone();
+    let added = cluster
+        .member(&["add", "--id", "4", "--addr", &addr4, "--via", &via])
+        .await;
+    assert_eq!(added.code, Some(0), "{added:?}");
+    assert!(
+        added.stdout.contains(&format!(
+            "node 4 ({addr4}) added as a learner and caught up"
+        )),
+        "{added:?}"
+    );
+    assert!(
+        added
+            .stdout
+            .contains("node 4 promoted to voter; voters now: 1, 2, 3, 4"),
+        "{added:?}"
+    );
+
+    tracing::info!("--- write and read through node 4");
+    let key = ObjectKey::new("configmaps", "e2e", "through-4").expect("valid key");
+    assert_eq!(cluster.create(&key, 4, 4).await, Outcome::Acknowledged);
+    written.push(key);
+    assert_eq!(cluster.read_back(&written, 4).await, written);
+
+    let listed = cluster.member(&["list", "--via", &addr4]).await;
+    assert_eq!(listed.code, Some(0), "{listed:?}");
+    let listed = roles(&listed.stdout);
+    assert_eq!(
+        listed.keys().copied().collect::<Vec<_>>(),
+        [1, 2, 3, 4],
+        "{listed:?}"
+    );
+    assert!(
+        listed.values().all(|role| role.starts_with("voter")),
+        "{listed:?}"
+    );
+    assert_eq!(
+        listed
+            .values()
+            .filter(|role| role.ends_with("(leader)"))
+            .count(),
+        1,
+        "{listed:?}"
+    );
+
+    tracing::info!("--- remove a voter that does not lead");
+    let leader = cluster.leader().await;
+    let victim = (1..=3).find(|id| *id != leader).expect("a follower");
+    let removed = cluster
+        .member(&["remove", "--id", &victim.to_string(), "--via", &addr4])
+        .await;
+    assert_eq!(removed.code, Some(0), "{removed:?}");
+    assert!(
+        removed
+            .stdout
+            .contains(&format!("node {victim} removed; its id is retired")),
+        "{removed:?}"
+    );
+    let listed = cluster.member(&["list", "--via", &addr4]).await;
+    assert_eq!(listed.code, Some(0), "{listed:?}");
+    let listed = roles(&listed.stdout);
+    let mut expected = vec![1, 2, 3, 4];
+    expected.retain(|id| *id != victim);
+    assert_eq!(
+        listed.keys().copied().collect::<Vec<_>>(),
+        expected,
+        "{listed:?}"
+    );
+    assert!(
+        listed.values().all(|role| role.starts_with("voter")),
+        "{listed:?}"
+    );
+    let key = ObjectKey::new("configmaps", "e2e", "after-remove").expect("valid key");
+    assert_eq!(cluster.create(&key, 5, 4).await, Outcome::Acknowledged);
+    written.push(key);
+    assert_eq!(cluster.read_back(&written, 4).await, written);
+
+    tracing::info!("--- refused: an id in use, a retired id, an unreachable node");
+    let elsewhere = free_port();
+    let in_use = cluster
+        .member(&["add", "--id", "4", "--addr", &elsewhere, "--via", &addr4])
+        .await;
+    assert_ne!(in_use.code, Some(0), "{in_use:?}");
+    assert!(
+        in_use.stderr.contains(&format!(
+            "node id 4 already belongs to the member at {addr4}"
+        )),
+        "{in_use:?}"
+    );
+    let retired = cluster
+        .member(&[
+            "add",
+            "--id",
+            &victim.to_string(),
+            "--addr",
+            &elsewhere,
+            "--via",
+            &addr4,
+        ])
+        .await;
+    assert_ne!(retired.code, Some(0), "{retired:?}");
+    assert!(
+        retired.stderr.contains(&format!(
+            "node id {victim} was used by a member that has left the cluster"
+        )),
+        "{retired:?}"
+    );
+    let unreachable = cluster.member(&["list", "--via", &elsewhere]).await;
+    assert_ne!(unreachable.code, Some(0), "{unreachable:?}");
+    assert!(
+        unreachable
+            .stderr
+            .contains(&format!("cannot reach a cluster member at {elsewhere}")),
+        "{unreachable:?}"
+    );
+    if let Err(violation) = cluster.history.check(&BTreeMap::new()) {
+        panic!("{violation}");
+    }
 }

@@ -1,6 +1,7 @@
 //! A client of a node's peer endpoints for tools and tests outside the cluster that hold the
-//! cluster secret: ask a node who it is and whom it follows, write through the leader, and read
-//! linearizably through any node. It speaks exactly what members speak to each other.
+//! cluster secret: ask a node who it is and whom it follows, write through the leader, read
+//! linearizably through any node, and list or change the cluster's members through any node.
+//! It speaks exactly what members speak to each other.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
@@ -9,6 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::Membership;
 use super::cluster::STOPPED;
 use super::config::ClusterSecret;
 use super::error::StoreError;
@@ -16,7 +18,7 @@ use super::fault::FaultPlan;
 use super::identity::{Identity, Incarnation};
 use super::network::{Body, PeerError, Transport};
 use super::types::{Command, NodeId, Object, ObjectKey, TxnResponse};
-use super::wire::{Endpoint, ForwardError, ForwardReply, IdentityReply};
+use super::wire::{Endpoint, ForwardError, ForwardReply, IdentityReply, MembershipRequest};
 
 /// The client's own id on the wire: 0 is never a member's.
 const CLIENT_ID: NodeId = 0;
@@ -158,5 +160,41 @@ impl StoreClient {
     /// Reads `key` linearizably through the node at `addr` (leader or follower).
     pub async fn get(&self, addr: &str, key: &ObjectKey) -> Result<Option<Object>, StoreError> {
         self.call(addr, Endpoint::Get, key).await
+    }
+
+    /// Adds the node `node`, reachable at `node_addr`, as a learner, through the node at `addr`
+    /// (any member: the change is forwarded to the leader), and returns once the learner has
+    /// caught up with the log. The new node must run in [`super::ClusterMode::Join`] under an id
+    /// the cluster has never used. Adding the same node again does nothing.
+    pub async fn add_learner(
+        &self,
+        addr: &str,
+        node: NodeId,
+        node_addr: &str,
+    ) -> Result<(), StoreError> {
+        let request = MembershipRequest::AddLearner {
+            node,
+            addr: node_addr.to_owned(),
+        };
+        self.call(addr, Endpoint::ChangeMembership, &request).await
+    }
+
+    /// Makes the learner `node` a voter, through the node at `addr`.
+    pub async fn promote(&self, addr: &str, node: NodeId) -> Result<(), StoreError> {
+        let request = MembershipRequest::Promote { node };
+        self.call(addr, Endpoint::ChangeMembership, &request).await
+    }
+
+    /// Removes `node` (voter or learner) from the cluster through the node at `addr`, and
+    /// retires its id for good.
+    pub async fn remove(&self, addr: &str, node: NodeId) -> Result<(), StoreError> {
+        let request = MembershipRequest::Remove { node };
+        self.call(addr, Endpoint::ChangeMembership, &request).await
+    }
+
+    /// The membership, read linearizably through the node at `addr`: it includes every change
+    /// committed before the call. `leader` is the leader that node knows of.
+    pub async fn membership(&self, addr: &str) -> Result<Membership, StoreError> {
+        self.call(addr, Endpoint::Members, &()).await
     }
 }

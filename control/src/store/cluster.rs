@@ -18,7 +18,6 @@ use openraft::{ChangeMembers, RaftMetrics};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::blocking;
 use super::error::StoreError;
 use super::identity::{Identity, Member};
 use super::log::LogStore;
@@ -26,6 +25,7 @@ use super::machine::StateMachine;
 use super::network::{Body, PeerError, Transport};
 use super::types::{Command, NodeId, Object, ObjectKey, StoreRaft, TxnResponse};
 use super::wire::{Endpoint, ForwardError, ForwardReply, IdentityReply, MembershipRequest};
+use super::{Membership, blocking};
 
 /// The outcome of trying a request on this node.
 pub(crate) enum Route<T> {
@@ -176,6 +176,8 @@ impl Core {
             Ok(Route::Forward(leader)) => Err(ForwardError::NotLeader { leader }),
             Err(StoreError::QuorumUnavailable) => Err(ForwardError::QuorumUnavailable),
             Err(StoreError::RaftStopped(_)) => Err(ForwardError::Stopped),
+            // Refused further along (by the leader): pass its reason on as it is.
+            Err(StoreError::Refused { message, .. }) => Err(ForwardError::Refused { message }),
             Err(e) => Err(ForwardError::Refused {
                 message: error_chain(&e),
             }),
@@ -302,6 +304,13 @@ impl Core {
                 if meta.retired.contains(&node) {
                     return Err(StoreError::NodeIdRetired { node });
                 }
+                let existing = membership.get_node(&node);
+                if let Some(existing) = existing.filter(|m| m.addr != *addr) {
+                    return Err(StoreError::NodeIdInUse {
+                        node,
+                        member: existing.to_string(),
+                    });
+                }
                 let reply = self.probe(node, addr).await?;
                 if reply.node_id != node {
                     return Err(StoreError::WrongNode {
@@ -310,8 +319,8 @@ impl Core {
                         found: reply.node_id,
                     });
                 }
-                if let Some(existing) = membership.get_node(&node) {
-                    if existing.addr == *addr && existing.incarnation == reply.incarnation {
+                if let Some(existing) = existing {
+                    if existing.incarnation == reply.incarnation {
                         // Already added (a retried request): nothing to do.
                         return Ok(Route::Done(()));
                     }
@@ -370,6 +379,49 @@ impl Core {
             Box::pin(self.local_membership(request))
         })
         .await
+    }
+
+    /// Carries out a membership change a client sent to this node, through the leader, within
+    /// the request deadline.
+    pub(crate) async fn relayed_membership(
+        &self,
+        request: &MembershipRequest,
+    ) -> Result<Route<()>, StoreError> {
+        tokio::time::timeout(self.request_timeout, self.membership(request))
+            .await
+            .map_err(|_| StoreError::Timeout {
+                what: "the membership change",
+                millis: self.request_timeout.as_millis(),
+            })??;
+        Ok(Route::Done(()))
+    }
+
+    /// The membership as this node sees it now.
+    pub(crate) fn view(&self) -> Membership {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let membership = metrics.membership_config.membership();
+        Membership {
+            voters: membership.voter_ids().collect(),
+            learners: membership.learner_ids().collect(),
+            members: membership
+                .nodes()
+                .map(|(id, member)| (*id, member.clone()))
+                .collect(),
+            leader: metrics.current_leader,
+        }
+    }
+
+    /// The membership, including every change committed before the call (a change takes effect
+    /// once it is in the log, so a linearizable read index covers it).
+    pub(crate) async fn linearized_membership(&self) -> Result<Route<Membership>, StoreError> {
+        tokio::time::timeout(self.request_timeout, self.linearize())
+            .await
+            .map_err(|_| StoreError::Timeout {
+                what: "a linearizable read index",
+                millis: self.request_timeout.as_millis(),
+            })??;
+        Ok(Route::Done(self.view()))
     }
 
     /// Tells a removed node that it left the cluster, so it stops campaigning and refuses to

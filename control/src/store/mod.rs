@@ -79,8 +79,8 @@ pub enum Consistency {
     Local,
 }
 
-/// The members of the cluster as this node last saw them.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// The members of the cluster as a node last saw them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Membership {
     /// Members that vote (in a joint configuration, the voters of every configuration).
     pub voters: BTreeSet<NodeId>,
@@ -88,6 +88,8 @@ pub struct Membership {
     pub learners: BTreeSet<NodeId>,
     /// Every member's record.
     pub members: BTreeMap<NodeId, Member>,
+    /// The leader the node knew of.
+    pub leader: Option<NodeId>,
 }
 
 /// One node of the cluster store.
@@ -375,20 +377,7 @@ impl Store {
 
     /// The membership as this node last saw it.
     pub fn membership(&self) -> Membership {
-        let metrics = self.core.raft.metrics();
-        let metrics = metrics.borrow();
-        let membership = metrics.membership_config.membership();
-        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-        let learners = membership.learner_ids().collect();
-        let members = membership
-            .nodes()
-            .map(|(id, member)| (*id, member.clone()))
-            .collect();
-        Membership {
-            voters,
-            learners,
-            members,
-        }
+        self.core.view()
     }
 
     /// Adds the node `node`, reachable at `addr`, as a learner, and waits until it has caught up

@@ -208,6 +208,11 @@ async fn dispatch(core: &Core, endpoint: Endpoint, body: &[u8]) -> Result<Respon
             let request: MembershipRequest = decode(body)?;
             json(&Core::reply(core.local_membership(&request).await))
         }
+        Endpoint::ChangeMembership => {
+            let request: MembershipRequest = decode(body)?;
+            json(&Core::reply(core.relayed_membership(&request).await))
+        }
+        Endpoint::Members => json(&Core::reply(core.linearized_membership().await)),
         Endpoint::Get => {
             let key: ObjectKey = decode(body)?;
             json(&Core::reply(core.linearizable_get(&key).await))

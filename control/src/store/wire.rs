@@ -26,6 +26,10 @@ pub(crate) enum Endpoint {
     Membership,
     Retire,
     Get,
+    /// A membership change from a client, carried out through the leader.
+    ChangeMembership,
+    /// The membership, read linearizably.
+    Members,
 }
 
 impl Endpoint {
@@ -40,6 +44,8 @@ impl Endpoint {
             Endpoint::Membership => "membership",
             Endpoint::Retire => "retire",
             Endpoint::Get => "get",
+            Endpoint::ChangeMembership => "change-membership",
+            Endpoint::Members => "members",
         }
     }
 
@@ -54,6 +60,8 @@ impl Endpoint {
             Endpoint::Membership,
             Endpoint::Retire,
             Endpoint::Get,
+            Endpoint::ChangeMembership,
+            Endpoint::Members,
         ]
         .into_iter()
         .find(|e| e.segment() == segment)
@@ -70,7 +78,7 @@ impl Endpoint {
     pub(crate) fn idempotent(self) -> bool {
         matches!(
             self,
-            Endpoint::ReadIndex | Endpoint::Get | Endpoint::Identity
+            Endpoint::ReadIndex | Endpoint::Get | Endpoint::Identity | Endpoint::Members
         )
     }
 
@@ -101,7 +109,8 @@ pub(crate) struct IdentityReply {
     pub(crate) leader: Option<NodeId>,
 }
 
-/// A membership change forwarded to the leader.
+/// A membership change: sent by a client to any node (`change-membership`), and forwarded by
+/// that node to the leader (`membership`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum MembershipRequest {
     AddLearner { node: NodeId, addr: String },
@@ -216,6 +225,11 @@ mod tests {
             "identity",
             "write",
             "read-index",
+            "membership",
+            "retire",
+            "get",
+            "change-membership",
+            "members",
         ] {
             let endpoint = Endpoint::parse(segment).expect("known endpoint");
             assert_eq!(endpoint.segment(), segment);
