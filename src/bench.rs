@@ -163,6 +163,15 @@ pub(crate) fn ms(elapsed: Duration) -> f64 {
     elapsed.as_secs_f64() * 1000.0
 }
 
+/// The `q` quantile (0..=1) of sorted samples; zero when there are none.
+pub(crate) fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted
+        .get(index.min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
+}
+
 /// A realistic file: apps of a ConfigMap, a Deployment and a Service, with a Job or a Pod
 /// now and then, until `objects` objects.
 fn generate_file(objects: usize) -> String {

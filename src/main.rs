@@ -59,3 +59,20 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Runs `future` to completion on a multi-threaded tokio runtime (`workers` threads, or one
+/// per core), the way every async subcommand starts.
+fn block_on<F: std::future::Future>(
+    workers: Option<usize>,
+    future: F,
+) -> anyhow::Result<F::Output> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = workers {
+        builder.worker_threads(workers);
+    }
+    let runtime = builder
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("starting tokio: {e}"))?;
+    Ok(runtime.block_on(future))
+}

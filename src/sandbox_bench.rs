@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::bench::ms;
+use crate::bench::{ms, percentile};
 use anyhow::{Context as _, ensure};
 use http_body_util::BodyExt as _;
 use shoal_wasm_sandbox::net::{DenyEgress, empty_body};
@@ -51,12 +51,7 @@ impl Args {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting tokio")?;
-    runtime.block_on(bench(args))
+    crate::block_on(Some(2), bench(args))?
 }
 
 async fn bench(args: &Args) -> anyhow::Result<ExitCode> {
@@ -437,11 +432,6 @@ fn process_cpu_seconds() -> Option<f64> {
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     // The kernel reports in clock ticks of 1/100 s on every Linux this runs on.
     Some(ticks / 100.0)
-}
-
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted.get(index).copied().unwrap_or_default()
 }
 
 fn micros(d: Duration) -> f64 {

@@ -52,11 +52,7 @@ fn parse_peer(text: &str) -> Result<(NodeId, String), String> {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting tokio")?;
-    runtime.block_on(serve(args))
+    crate::block_on(None, serve(args))?
 }
 
 async fn serve(args: &Args) -> anyhow::Result<ExitCode> {

@@ -24,7 +24,7 @@ use shoal_control::store::{
 };
 use tokio::sync::RwLock;
 
-use crate::bench::ms;
+use crate::bench::{ms, percentile};
 
 /// Arguments of `shoal bench store`.
 #[derive(Debug, clap::Args)]
@@ -47,11 +47,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting tokio")?;
-    runtime.block_on(bench(args))
+    crate::block_on(None, bench(args))?
 }
 
 async fn bench(args: &Args) -> anyhow::Result<ExitCode> {
@@ -218,14 +214,6 @@ async fn failovers<S: System>(system: &mut S, trials: usize) -> anyhow::Result<V
     Ok(times)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
 /// A port free on loopback right now.
 fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
@@ -315,10 +303,9 @@ impl ShoalCluster {
             client,
             leader: RwLock::new(0),
         };
-        for index in 0..size {
-            let node = cluster.spawn(index)?;
-            cluster.nodes.push(node);
-        }
+        cluster.nodes = (0..size)
+            .map(|index| cluster.spawn(index))
+            .collect::<anyhow::Result<_>>()?;
         cluster.find_leader().await?;
         Ok(cluster)
     }
@@ -481,10 +468,9 @@ impl EtcdCluster {
             http,
             leader: RwLock::new(0),
         };
-        for index in 0..size {
-            let node = cluster.spawn(index)?;
-            cluster.nodes.push(node);
-        }
+        cluster.nodes = (0..size)
+            .map(|index| cluster.spawn(index))
+            .collect::<anyhow::Result<_>>()?;
         cluster.find_leader().await?;
         Ok(cluster)
     }

@@ -19,7 +19,6 @@ use crate::error::SandboxError;
 use crate::limits::MemoryPool;
 use crate::logs::Stream;
 use crate::net::Body;
-use crate::runtime::Runtime;
 use crate::sandbox::{PodInner, PodSandbox, Slot, classify, finish_store};
 use crate::spec::{Exit, Usage};
 use crate::workload::Compiled;
@@ -133,7 +132,7 @@ impl Slot {
     /// Starts a serving run of this HTTP handler container.
     pub(crate) fn begin_serving(
         &self,
-        runtime: &Runtime,
+        cpu: Arc<CpuBudget>,
         cancel: CancellationToken,
     ) -> Result<Arc<Serving>, SandboxError> {
         let mut current = self
@@ -148,7 +147,7 @@ impl Slot {
             cancel,
             requests: TaskTracker::new(),
             memory: MemoryPool::new(self.spec.memory_limit),
-            cpu: CpuBudget::new(self.spec.cpu_millis.map(|m| runtime.fuel_per_second(m))),
+            cpu,
             taken: AtomicU64::new(0),
             failed: AtomicU64::new(0),
         });

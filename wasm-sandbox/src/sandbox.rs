@@ -253,7 +253,7 @@ impl PodSandbox {
         let stopping = CancellationToken::new();
         let cancel = CancellationToken::new();
         let task = if let Compiled::Http(_) = slot.spec.artifact.compiled() {
-            let serving = slot.begin_serving(&self.inner.runtime, cancel.clone())?;
+            let serving = slot.begin_serving(self.inner.cpu_budget(slot), cancel.clone())?;
             tokio::spawn(serving.run(stopping.clone()))
         } else {
             slot.logs.start_run();

@@ -203,9 +203,11 @@ impl Runtime {
                 detail: "a core module without a `_start` export".to_owned(),
             });
         }
+        // Preopened directories are discovered through `fd_prestat_get`; a module without it
+        // cannot reach any directory, whatever else of `fd_*` it imports for stdio.
         let uses_filesystem = module
             .imports()
-            .any(|import| import.name().starts_with("path_") || import.name().starts_with("fd_"));
+            .any(|import| import.name() == "fd_prestat_get");
         let missing: Vec<String> = module
             .imports()
             .filter(|import| import.module() != "wasi_snapshot_preview1")
