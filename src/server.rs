@@ -1,15 +1,23 @@
-//! `shoal server`: one control-plane node. Today that is the Raft store and its peer endpoints,
-//! served until SIGTERM or ctrl-c; the API server, scheduler and controllers will join it here.
+//! `shoal server`: one control-plane node: the Raft store and its peer endpoints, the
+//! Kubernetes API over TLS with bearer-token authentication, and the leader-only controllers,
+//! served until SIGTERM or ctrl-c. At first start it creates the cluster CA and the admin
+//! token in its PKI directory and writes an admin kubeconfig for kubectl.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use anyhow::Context as _;
+use shoal_control::api::auth::{self, Authenticator};
+use shoal_control::api::{ApiServer, kubeconfig, tls};
 use shoal_control::store::{ClusterMode, ClusterSecret, NodeId, Store, StoreConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Arguments of `shoal server`.
 #[derive(Debug, clap::Args)]
@@ -36,6 +44,24 @@ pub(crate) struct Args {
     /// `--join`).
     #[arg(long)]
     cluster_secret_file: Option<PathBuf>,
+    /// The address to serve the Kubernetes API on (HTTPS). Port 0 picks a free port; the
+    /// kubeconfig names the one chosen.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    api_listen: SocketAddr,
+    /// Where the cluster CA, its key and the admin token live (default: `<data-dir>/pki`).
+    /// Every control-plane node of a cluster uses the same CA and admin token: copy this
+    /// directory to a new node before its first start.
+    #[arg(long)]
+    pki_dir: Option<PathBuf>,
+    /// More names or addresses the API's certificate is valid for (repeatable).
+    #[arg(long = "tls-san")]
+    tls_sans: Vec<String>,
+    /// A static token file (`token,user,uid,"group1,group2"` per line) of further users.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Where to write the admin kubeconfig (default: `<data-dir>/admin.kubeconfig`).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
 }
 
 fn parse_peer(text: &str) -> Result<(NodeId, String), String> {
@@ -84,8 +110,9 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let store = Store::open(&args.data_dir, config)
         .await
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
+    let store = Arc::new(store);
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(shoal_control::store::serve(
+    let peer_server = tokio::spawn(shoal_control::store::serve(
         store.peer_routes(),
         listener,
         async move {
@@ -94,18 +121,84 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         },
     ));
     if args.join {
-        tracing::info!(node = args.id, listen = %args.listen, "serving; waiting to be added to a cluster");
+        tracing::info!(node = args.id, listen = %args.listen, "serving peers; waiting to be added to a cluster");
     } else {
-        tracing::info!(node = args.id, listen = %args.listen, "serving");
+        tracing::info!(node = args.id, listen = %args.listen, "serving peers");
     }
+
+    let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let api = start_api(args, &store, &cancel, &tasks).await?;
 
     shutdown_signal().await?;
     tracing::info!(node = args.id, "shutting down");
+    cancel.cancel();
+    api.shutdown().await;
+    tasks.close();
+    tasks.wait().await;
+    drop(api);
+    let store = Arc::try_unwrap(store)
+        .map_err(|_| anyhow::anyhow!("the store is still in use at shutdown"))?;
     store.shutdown().await.context("stopping the store")?;
     // The server may have stopped already; either way it is told to.
     let _ = stop.send(());
-    server.await.context("stopping the peer server")?;
+    peer_server.await.context("stopping the peer server")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the API server, the system-namespace bootstrap and the leader-only controllers, and
+/// writes the admin kubeconfig.
+async fn start_api(
+    args: &Args,
+    store: &Arc<Store>,
+    cancel: &CancellationToken,
+    tasks: &TaskTracker,
+) -> anyhow::Result<Arc<ApiServer>> {
+    let pki = args.pki_dir.clone().unwrap_or_else(|| args.data_dir.join("pki"));
+    let ca = tls::ClusterCa::load_or_create(&pki)
+        .with_context(|| format!("loading the cluster CA in {}", pki.display()))?;
+    let listener = TcpListener::bind(args.api_listen)
+        .await
+        .with_context(|| format!("listening on {}", args.api_listen))?;
+    let bound = listener.local_addr().context("reading the API address")?;
+    let mut hosts = vec![bound.ip().to_string()];
+    hosts.extend(args.tls_sans.iter().cloned());
+    let serving = ca.issue_serving(&hosts).context("issuing the API's certificate")?;
+    let tls_config = tls::server_config(&serving).context("configuring TLS")?;
+
+    let authenticator = Arc::new(Authenticator::new());
+    let admin_token = auth::load_or_create_admin_token(&pki).context("loading the admin token")?;
+    authenticator.add_token(&admin_token, auth::admin_user());
+    if let Some(file) = &args.token_file {
+        let count = authenticator
+            .load_token_file(file)
+            .with_context(|| format!("loading the token file {}", file.display()))?;
+        tracing::info!(users = count, file = %file.display(), "token file loaded");
+    }
+
+    let api = ApiServer::new(Arc::clone(store), authenticator);
+    tasks.spawn(tls::serve(listener, Some(tls_config), api.routes(), cancel.clone()));
+    {
+        let api = Arc::clone(&api);
+        let cancel = cancel.clone();
+        tasks.spawn(async move { api.bootstrap(&cancel).await });
+    }
+    tasks.spawn(shoal_control::controllers::run(
+        api.resources().clone(),
+        store.leadership(),
+        cancel.clone(),
+    ));
+
+    let server_url = format!("https://{bound}");
+    let path = args
+        .kubeconfig
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("admin.kubeconfig"));
+    let contents = kubeconfig::render("shoal", &server_url, ca.cert_pem(), "admin", &admin_token);
+    kubeconfig::write(&path, &contents)
+        .with_context(|| format!("writing the kubeconfig {}", path.display()))?;
+    tracing::info!(api = %server_url, kubeconfig = %path.display(), "serving the Kubernetes API");
+    Ok(api)
 }
 
 /// Resolves on SIGTERM or ctrl-c.

@@ -321,6 +321,7 @@ impl ShoalCluster {
             .arg(self.dir.join(format!("node-{}", index + 1)))
             .arg("--listen")
             .arg(&self.addrs[index])
+            .args(["--api-listen", "127.0.0.1:0"])
             .arg("--cluster-secret-file")
             .arg(&self.secret_file)
             .env("RUST_LOG", "warn");

@@ -51,6 +51,8 @@ impl Server {
                 &self.id.to_string(),
                 "--listen",
                 &self.addr,
+                "--api-listen",
+                "127.0.0.1:0",
             ])
             .arg("--data-dir")
             .arg(&self.dir)

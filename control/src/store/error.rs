@@ -48,6 +48,9 @@ pub enum StoreError {
     #[error("stored data is corrupt")]
     Corrupt(#[from] CodecError),
 
+    #[error("cannot start the Raft log's writer thread")]
+    SpawnWriter(#[source] std::io::Error),
+
     #[error("a storage task ended abnormally")]
     TaskFailed(#[source] tokio::task::JoinError),
 
@@ -194,4 +197,21 @@ pub enum CodecError {
 
     #[error("{what} does not decode: {message}")]
     Json { what: &'static str, message: String },
+}
+
+impl StoreError {
+    /// Whether the failure is the cluster being unreachable or leaderless for now (worth a
+    /// retry by the client), rather than a fault of the request or the data.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::NotLeader { .. }
+                | StoreError::QuorumUnavailable
+                | StoreError::RaftStopped(_)
+                | StoreError::Peer { .. }
+                | StoreError::Timeout { .. }
+                | StoreError::WatchClosed
+                | StoreError::FutureRevision { .. }
+        )
+    }
 }

@@ -1,11 +1,18 @@
 //! The Raft log in redb: entries keyed by index, plus the vote and the committed and purged
-//! markers. Appends, truncations, purges and votes commit with `Durability::Immediate` (fsync)
-//! before they are acknowledged; the committed marker rides on the next of those.
+//! markers.
+//!
+//! Writes go through one writer thread that commits everything queued since its last commit in
+//! a single redb transaction (group commit): while one fsync runs, the Raft core keeps appending,
+//! and the next fsync covers all of it. An append is readable as soon as [`LogStore::append`]
+//! returns (from the in-memory `pending` map until its transaction commits) and acknowledged to
+//! openraft only once it is on disk. Truncations, purges and votes wait for their own commit;
+//! the committed marker rides on the next commit that syncs.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{
@@ -14,6 +21,7 @@ use openraft::{
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::oneshot;
 
 use super::error::{CodecError, StoreError};
 use super::identity::Identity;
@@ -33,22 +41,197 @@ const IDENTITY: &str = "identity";
 /// Present once the cluster has told this node that it was removed from the membership.
 const RETIRED: &str = "retired";
 
-/// The Raft log storage of one node. Clones share the same database; openraft's replication
-/// tasks read through clones while the Raft core writes.
-#[derive(Debug, Clone)]
+/// At most this many queued writes share one transaction.
+const MAX_GROUP: usize = 4096;
+
+/// Entries appended but not yet committed to redb, by index.
+type Pending = Arc<Mutex<BTreeMap<u64, Entry<TypeConfig>>>>;
+
+/// The Raft log storage of one node. Clones share the same database and writer; openraft's
+/// replication tasks read through clones while the Raft core writes.
+#[derive(Clone)]
 pub struct LogStore {
     db: Arc<Database>,
+    pending: Pending,
+    writer: Arc<Writer>,
+}
+
+/// The writer thread's queue. Dropping the last handle closes the queue and waits for the
+/// thread to finish, so the database is closed when the last [`LogStore`] clone is gone.
+struct Writer {
+    queue: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take() {
+            // The thread only finishes its last commit; a panic there was already reported.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Debug for LogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStore")
+            .field("pending", &lock(&self.pending).len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One write for the writer thread, answered once the transaction holding it commits.
+enum Job {
+    Append {
+        entries: Vec<(LogId<NodeId>, Vec<u8>)>,
+        flushed: LogFlushed<TypeConfig>,
+    },
+    Truncate {
+        from: u64,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    Purge {
+        upto: LogId<NodeId>,
+        marker: Vec<u8>,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    Marker {
+        name: &'static str,
+        bytes: Vec<u8>,
+        /// `None` for a marker that needs no sync of its own.
+        done: Option<oneshot::Sender<Result<(), String>>>,
+    },
+}
+
+impl Job {
+    /// Whether the transaction holding this job must be fsynced before it is answered.
+    fn needs_sync(&self) -> bool {
+        !matches!(self, Job::Marker { done: None, .. })
+    }
+}
+
+fn lock(pending: &Pending) -> MutexGuard<'_, BTreeMap<u64, Entry<TypeConfig>>> {
+    // A panic while holding the lock leaves the map as it was: every critical section is a
+    // single insert, removal or copy.
+    pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The writer thread: takes every job queued, commits them in one transaction, then answers
+/// them in order. Ends when the last [`LogStore`] clone is dropped.
+fn write_loop(db: &Database, pending: &Pending, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = commit_group(db, &group).map_err(|e| error_chain(&e));
+        tracing::trace!(jobs = group.len(), ok = result.is_ok(), "log writes committed");
+        if result.is_ok() {
+            let mut pending = lock(pending);
+            for job in &group {
+                if let Job::Append { entries, .. } = job {
+                    for (id, _) in entries {
+                        if pending.get(&id.index).is_some_and(|e| e.log_id == *id) {
+                            pending.remove(&id.index);
+                        }
+                    }
+                }
+            }
+        }
+        for job in group {
+            match job {
+                Job::Append { flushed, .. } => flushed.log_io_completed(
+                    result.clone().map_err(std::io::Error::other),
+                ),
+                Job::Truncate { done, .. } | Job::Purge { done, .. } => {
+                    let _ = done.send(result.clone());
+                }
+                Job::Marker { done, .. } => {
+                    if let Some(done) = done {
+                        let _ = done.send(result.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn commit_group(db: &Database, group: &[Job]) -> Result<(), StoreError> {
+    let mut txn = db.begin_write()?;
+    let durability = if group.iter().any(Job::needs_sync) {
+        Durability::Immediate
+    } else {
+        Durability::None
+    };
+    txn.set_durability(durability)?;
+    {
+        let mut entries = txn.open_table(ENTRIES)?;
+        let mut markers = txn.open_table(MARKERS)?;
+        for job in group {
+            match job {
+                Job::Append { entries: new, .. } => {
+                    for (id, bytes) in new {
+                        entries.insert(id.index, bytes.as_slice())?;
+                    }
+                }
+                Job::Truncate { from, .. } => {
+                    entries.retain_in(*from.., |_, _| false)?;
+                }
+                Job::Purge { upto, marker, .. } => {
+                    markers.insert(PURGED, marker.as_slice())?;
+                    entries.retain_in(..=upto.index, |_, _| false)?;
+                }
+                Job::Marker { name, bytes, .. } => {
+                    markers.insert(*name, bytes.as_slice())?;
+                }
+            }
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 impl LogStore {
-    /// Opens (or creates) the log database at `path`.
+    /// Opens (or creates) the log database at `path` and starts its writer thread.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = create_database(path, |txn| {
+        let db = Arc::new(create_database(path, |txn| {
             txn.open_table(ENTRIES)?;
             txn.open_table(MARKERS)?;
             Ok(())
-        })?;
-        Ok(LogStore { db: Arc::new(db) })
+        })?);
+        let pending = Pending::default();
+        let (queue, jobs) = mpsc::channel();
+        let thread = {
+            let db = Arc::clone(&db);
+            let pending = Arc::clone(&pending);
+            std::thread::Builder::new()
+                .name("shoal-raft-log".to_owned())
+                .spawn(move || write_loop(&db, &pending, &jobs))
+                .map_err(StoreError::SpawnWriter)?
+        };
+        Ok(LogStore {
+            db,
+            pending,
+            writer: Arc::new(Writer {
+                queue: Some(queue),
+                thread: Some(thread),
+            }),
+        })
     }
 
     /// The identity recorded in this directory, if any.
@@ -58,7 +241,7 @@ impl LogStore {
 
     /// Records this directory's identity, durably.
     pub(crate) fn record_identity(&self, identity: &Identity) -> Result<(), StoreError> {
-        self.write_marker(IDENTITY, identity, Durability::Immediate)
+        self.write_marker(IDENTITY, identity)
     }
 
     /// Whether the cluster told this node it was removed.
@@ -68,7 +251,7 @@ impl LogStore {
 
     /// Records, durably, that this node was removed from the cluster.
     pub(crate) fn record_retired(&self) -> Result<(), StoreError> {
-        self.write_marker(RETIRED, &true, Durability::Immediate)
+        self.write_marker(RETIRED, &true)
     }
 
     fn read_marker<T: DeserializeOwned>(
@@ -83,21 +266,45 @@ impl LogStore {
         }
     }
 
-    fn write_marker<T: Serialize>(
-        &self,
-        name: &'static str,
-        value: &T,
-        durability: Durability,
-    ) -> Result<(), StoreError> {
+    /// Writes a marker durably in a transaction of its own, outside the writer's queue (used
+    /// for the node's own bookkeeping, never for Raft state).
+    fn write_marker<T: Serialize>(&self, name: &'static str, value: &T) -> Result<(), StoreError> {
         let bytes = encode_json(name, value)?;
         let mut txn = self.db.begin_write()?;
-        txn.set_durability(durability)?;
+        txn.set_durability(Durability::Immediate)?;
         txn.open_table(MARKERS)?.insert(name, bytes.as_slice())?;
         txn.commit()?;
         Ok(())
     }
 
+    /// Queues `job` for the writer thread.
+    fn submit(&self, job: Job) -> Result<(), String> {
+        self.writer
+            .queue
+            .as_ref()
+            .and_then(|queue| queue.send(job).ok())
+            .ok_or_else(|| "the log writer thread has stopped".to_owned())
+    }
+
+    /// Queues a job answered on a oneshot channel and waits for its commit.
+    async fn submit_and_wait(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<(), String>>) -> Job,
+    ) -> Result<(), std::io::Error> {
+        let (done, answer) = oneshot::channel();
+        self.submit(job(done)).map_err(std::io::Error::other)?;
+        answer
+            .await
+            .map_err(|_| std::io::Error::other("the log writer thread has stopped"))?
+            .map_err(std::io::Error::other)
+    }
+
     fn log_state(&self) -> Result<LogState<TypeConfig>, StoreError> {
+        // Pending first: an entry leaves `pending` only after its commit, so reading the map
+        // before the database never misses one.
+        let pending_last = lock(&self.pending)
+            .last_key_value()
+            .map(|(_, entry)| entry.log_id);
         let txn = self.db.begin_read()?;
         let markers = txn.open_table(MARKERS)?;
         let purged: Option<LogId<NodeId>> = match markers.get(PURGED)? {
@@ -105,10 +312,14 @@ impl LogStore {
             Some(bytes) => Some(decode_json(PURGED, bytes.value())?),
         };
         let entries = txn.open_table(ENTRIES)?;
-        let last = match entries.last()? {
-            None => purged,
+        let stored = match entries.last()? {
+            None => None,
             Some((_, bytes)) => Some(decode_entry(bytes.value())?.log_id),
         };
+        let last = [pending_last, stored, purged]
+            .into_iter()
+            .flatten()
+            .max_by_key(|id| id.index);
         Ok(LogState {
             last_purged_log_id: purged,
             last_log_id: last,
@@ -120,46 +331,21 @@ impl LogStore {
         start: Bound<u64>,
         end: Bound<u64>,
     ) -> Result<Vec<Entry<TypeConfig>>, StoreError> {
+        let overlay: Vec<Entry<TypeConfig>> = lock(&self.pending)
+            .range((start, end))
+            .map(|(_, entry)| entry.clone())
+            .collect();
         let txn = self.db.begin_read()?;
         let table = txn.open_table(ENTRIES)?;
-        let mut out = Vec::new();
+        let mut out = BTreeMap::new();
         for item in table.range::<u64>((start, end))? {
-            let (_, bytes) = item?;
-            out.push(decode_entry(bytes.value())?);
+            let (index, bytes) = item?;
+            out.insert(index.value(), decode_entry(bytes.value())?);
         }
-        Ok(out)
-    }
-
-    fn append_blocking(&self, entries: Vec<(u64, Vec<u8>)>) -> Result<(), StoreError> {
-        let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
-        {
-            let mut table = txn.open_table(ENTRIES)?;
-            for (index, bytes) in &entries {
-                table.insert(*index, bytes.as_slice())?;
-            }
+        for entry in overlay {
+            out.insert(entry.log_id.index, entry);
         }
-        txn.commit()?;
-        Ok(())
-    }
-
-    fn truncate_blocking(&self, from: u64) -> Result<(), StoreError> {
-        let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
-        txn.open_table(ENTRIES)?.retain_in(from.., |_, _| false)?;
-        txn.commit()?;
-        Ok(())
-    }
-
-    fn purge_blocking(&self, upto: LogId<NodeId>) -> Result<(), StoreError> {
-        let marker = encode_json(PURGED, &upto)?;
-        let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
-        txn.open_table(MARKERS)?.insert(PURGED, marker.as_slice())?;
-        txn.open_table(ENTRIES)?
-            .retain_in(..=upto.index, |_, _| false)?;
-        txn.commit()?;
-        Ok(())
+        Ok(out.into_values().collect())
     }
 }
 
@@ -218,11 +404,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
-        let this = self.clone();
-        let vote = *vote;
-        blocking(move || this.write_marker(VOTE, &vote, Durability::Immediate))
-            .await
-            .map_err(|e| StorageIOError::write_vote(&e).into())
+        let bytes = encode_json(VOTE, vote).map_err(write_err)?;
+        self.submit_and_wait(|done| Job::Marker {
+            name: VOTE,
+            bytes,
+            done: Some(done),
+        })
+        .await
+        .map_err(|e| StorageIOError::write_vote(&e).into())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
@@ -232,17 +421,20 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(|e| StorageIOError::read_vote(&e).into())
     }
 
-    /// The committed marker is written without its own fsync: it becomes durable with the next
-    /// log append. The state machine is durable by itself, so a marker lost in a crash only
-    /// means fewer entries are re-applied on restart, never a lost write.
+    /// The committed marker is queued without a sync of its own: it becomes durable with the
+    /// next commit that syncs. The state machine replays from the log, so a marker lost in a
+    /// crash only means fewer entries are re-applied on restart, never a lost write.
     async fn save_committed(
         &mut self,
         committed: Option<LogId<NodeId>>,
     ) -> Result<(), StorageError<NodeId>> {
-        let this = self.clone();
-        blocking(move || this.write_marker(COMMITTED, &committed, Durability::None))
-            .await
-            .map_err(write_err)
+        let bytes = encode_json(COMMITTED, &committed).map_err(write_err)?;
+        self.submit(Job::Marker {
+            name: COMMITTED,
+            bytes,
+            done: None,
+        })
+        .map_err(|e| StorageIOError::write_logs(&std::io::Error::other(e)).into())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
@@ -265,38 +457,42 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let encoded: Result<Vec<(u64, Vec<u8>)>, StoreError> = entries
-            .into_iter()
-            .map(|entry| Ok((entry.log_id.index, encode_json("log entry", &entry)?)))
-            .collect();
-        let this = self.clone();
-        let written = match encoded {
-            Ok(encoded) => blocking(move || this.append_blocking(encoded)).await,
-            Err(e) => Err(e),
-        };
-        match written {
-            Ok(()) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(e) => {
-                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
-                Err(write_err(e))
+        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        let encoded = entries
+            .iter()
+            .map(|entry| Ok((entry.log_id, encode_json("log entry", entry)?)))
+            .collect::<Result<Vec<_>, StoreError>>()
+            .map_err(write_err)?;
+        {
+            let mut pending = lock(&self.pending);
+            for entry in entries {
+                pending.insert(entry.log_id.index, entry);
             }
         }
+        self.submit(Job::Append {
+            entries: encoded,
+            flushed: callback,
+        })
+        .map_err(|e| StorageIOError::write_logs(&std::io::Error::other(e)).into())
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
-        let this = self.clone();
-        blocking(move || this.truncate_blocking(log_id.index))
+        let from = log_id.index;
+        lock(&self.pending).retain(|index, _| *index < from);
+        self.submit_and_wait(|done| Job::Truncate { from, done })
             .await
-            .map_err(write_err)
+            .map_err(|e| StorageIOError::write_logs(&e).into())
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
-        let this = self.clone();
-        blocking(move || this.purge_blocking(log_id))
-            .await
-            .map_err(write_err)
+        let marker = encode_json(PURGED, &log_id).map_err(write_err)?;
+        lock(&self.pending).retain(|index, _| *index > log_id.index);
+        self.submit_and_wait(|done| Job::Purge {
+            upto: log_id,
+            marker,
+            done,
+        })
+        .await
+        .map_err(|e| StorageIOError::write_logs(&e).into())
     }
 }

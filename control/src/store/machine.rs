@@ -1,12 +1,15 @@
 //! The state machine in redb: objects by key, the watch history, and the apply step that decides
-//! conditional writes. Apply commits each batch of entries in one redb transaction with
-//! `Durability::Immediate`, so a write is on disk before Raft acknowledges it, and only then tells
-//! live watchers.
+//! conditional writes. Apply commits each batch of entries in one redb transaction, then tells
+//! live watchers. Those commits are synced only every [`MachineConfig::sync_every`] entries (and
+//! whenever a snapshot is built or installed): the Raft log is durable before anything is
+//! applied, and on restart openraft re-applies every committed entry after the last synced one,
+//! deterministically, so a crash loses no acknowledged write.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use openraft::storage::RaftStateMachine;
@@ -63,6 +66,9 @@ pub struct MachineConfig {
     /// How many applied batches a slow watcher may fall behind before it re-reads the history
     /// table.
     pub watch_buffer: usize,
+    /// Sync the state machine to disk once at least this many entries were applied since the
+    /// last sync; at most this many entries are re-applied from the log after a crash.
+    pub sync_every: u64,
 }
 
 impl Default for MachineConfig {
@@ -70,6 +76,7 @@ impl Default for MachineConfig {
         MachineConfig {
             history: HistoryWindow::default(),
             watch_buffer: 1024,
+            sync_every: 1024,
         }
     }
 }
@@ -137,6 +144,8 @@ pub(crate) struct MachineInner {
     pub(crate) db: Database,
     pub(crate) config: MachineConfig,
     pub(crate) feed: broadcast::Sender<Arc<ChangeBatch>>,
+    /// The applied index of the last apply that synced to disk (in this process).
+    pub(crate) synced: AtomicU64,
 }
 
 /// The Raft state machine of one node. Clones share the same database; the Raft core applies
@@ -158,7 +167,12 @@ impl StateMachine {
         })?;
         let (feed, _) = broadcast::channel(config.watch_buffer.max(1));
         Ok(StateMachine {
-            inner: Arc::new(MachineInner { db, config, feed }),
+            inner: Arc::new(MachineInner {
+                db,
+                config,
+                feed,
+                synced: AtomicU64::new(0),
+            }),
         })
     }
 
@@ -187,10 +201,10 @@ impl MachineInner {
         entries: Vec<Entry<TypeConfig>>,
     ) -> Result<(Vec<TxnResponse>, ChangeBatch), StoreError> {
         let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
         let mut responses = Vec::with_capacity(entries.len());
         let mut changes = Vec::new();
         let upto;
+        let sync;
         {
             let mut meta_table = txn.open_table(META)?;
             let mut meta = MachineMeta::load(&meta_table)?;
@@ -231,9 +245,20 @@ impl MachineInner {
                 responses.push(response);
             }
             compact_history(&mut history, &mut meta, &self.config.history, newest)?;
+            let applied = meta.applied_revision().0;
+            let synced = self.synced.load(Ordering::Relaxed);
+            sync = applied >= synced.saturating_add(self.config.sync_every);
             meta.store(&mut meta_table)?;
             upto = meta.applied_revision();
+            if sync {
+                self.synced.store(applied, Ordering::Relaxed);
+            }
         }
+        txn.set_durability(if sync {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })?;
         txn.commit()?;
         Ok((responses, ChangeBatch { upto, changes }))
     }

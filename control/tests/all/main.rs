@@ -9,4 +9,5 @@ mod nodes;
 mod pagination;
 mod snapshot;
 mod suite;
+mod tls;
 mod watch;

@@ -1,0 +1,957 @@
+//! Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`), decoded to JSON.
+//!
+//! kubectl ≥ 1.32 sends the bodies of `create namespace|configmap|secret|serviceaccount|service|
+//! deployment|job|cronjob` and `auth can-i` as protobuf, with no JSON fallback
+//! (`shared/KUBECTL-WIRE.md` §1.4). The server is JSON inside, so [`decode_body`] turns such a body
+//! into the JSON object kubectl would have sent instead. One generic decoder walks the wire format,
+//! driven by the tables in [`schema`]; a field number the tables do not know is an error, so
+//! nothing is silently dropped.
+//!
+//! # How the JSON is shaped
+//!
+//! The goal is the JSON that Go's `encoding/json` writes for the same object:
+//! - `apiVersion` and `kind` come from the envelope; field names are the JSON names.
+//! - gogo-protobuf writes every non-pointer field, zero or not. A zero scalar (`""`, `false`,
+//!   `0`) is left out where the Go field is tagged `omitempty`, and kept where it is a pointer or
+//!   has no `omitempty` (`containerPort`, `status.allowed`, `replicas: 0`).
+//! - A message on the wire is always written, empty or not (`strategy: {}`, `resources: {}`),
+//!   as Go writes struct values; pointer structs are only on the wire when set.
+//! - A zero `Time` (an empty message) is left out where Go writes `null`; both decode to `None`.
+//!   A set `Time` is RFC 3339 in whole seconds, as `metav1.Time` writes it.
+//! - A field absent from the wire is absent from the JSON, even where Go would write its zero
+//!   value. gogo-protobuf never leaves such fields out, so this only matters for other encoders,
+//!   and the server applies defaults to absent fields anyway.
+
+mod schema;
+mod wire;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Map, Value};
+
+use schema::{Field, Message, Shape, Ty, Zero};
+use wire::{At, Context, Reader, Wire};
+
+/// The media type of Kubernetes protobuf bodies.
+pub const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
+
+/// The four bytes before the `runtime.Unknown` envelope.
+const MAGIC: &[u8] = b"k8s\0";
+
+/// Why a protobuf body could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtobufError {
+    #[error("the body does not start with the kubernetes protobuf magic")]
+    MissingMagic,
+    #[error("the protobuf envelope does not name an apiVersion and a kind")]
+    MissingTypeMeta,
+    #[error("the protobuf envelope's content encoding {0:?} is not supported")]
+    UnsupportedEncoding(String),
+    #[error("the protobuf envelope's content type {0:?} is not supported")]
+    UnsupportedContentType(String),
+    #[error("kind {api_version} {kind} cannot be decoded from protobuf")]
+    UnsupportedKind { api_version: String, kind: String },
+    #[error("{message} ends inside a varint")]
+    TruncatedVarint { message: String },
+    #[error("{message} holds a varint longer than ten bytes")]
+    OverlongVarint { message: String },
+    #[error("field {field} of {message} is {length} bytes long but only {remaining} bytes remain")]
+    Truncated {
+        message: String,
+        field: u32,
+        length: u64,
+        remaining: usize,
+    },
+    #[error("field {field} of {message} is not known")]
+    UnknownField { message: String, field: u32 },
+    #[error("field {field} of {message} has wire type {wire_type}, which does not fit its type")]
+    WireType {
+        message: String,
+        field: u32,
+        wire_type: u8,
+    },
+    #[error("field {field} of {message} is not valid utf-8")]
+    InvalidUtf8 {
+        message: String,
+        field: u32,
+        #[source]
+        source: std::str::Utf8Error,
+    },
+    #[error("field {field} of {message} is not valid json")]
+    InvalidJson {
+        message: String,
+        field: u32,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("field {field} of {message} is not a valid time")]
+    InvalidTime {
+        message: String,
+        field: u32,
+        #[source]
+        source: jiff::Error,
+    },
+}
+
+/// Decodes a protobuf request body into its JSON form.
+pub fn decode_body(bytes: &[u8]) -> Result<Value, ProtobufError> {
+    let envelope = bytes
+        .strip_prefix(MAGIC)
+        .ok_or(ProtobufError::MissingMagic)?;
+    let Envelope {
+        api_version,
+        kind,
+        raw,
+    } = Envelope::decode(envelope)?;
+    let Some(message) = schema::kind(&api_version, &kind) else {
+        return Err(ProtobufError::UnsupportedKind { api_version, kind });
+    };
+    let mut object = Map::new();
+    object.insert("apiVersion".to_owned(), Value::String(api_version));
+    object.insert("kind".to_owned(), Value::String(kind));
+    decode_message(message, raw, &mut object)?;
+    Ok(Value::Object(object))
+}
+
+/// `runtime.Unknown`: `{1: TypeMeta{1: apiVersion, 2: kind}, 2: raw, 3: contentEncoding,
+/// 4: contentType}`.
+struct Envelope<'a> {
+    api_version: String,
+    kind: String,
+    raw: &'a [u8],
+}
+
+impl<'a> Envelope<'a> {
+    fn decode(bytes: &'a [u8]) -> Result<Self, ProtobufError> {
+        let mut envelope = Envelope {
+            api_version: String::new(),
+            kind: String::new(),
+            raw: &[],
+        };
+        let mut reader = Reader::new(Context::Message("Unknown"), bytes);
+        while let Some((at, wire)) = reader.next_field()? {
+            match at.field {
+                1 => {
+                    let mut type_meta = Reader::new(Context::Message("TypeMeta"), at.len(wire)?);
+                    while let Some((at, wire)) = type_meta.next_field()? {
+                        match at.field {
+                            1 => envelope.api_version = at.string(wire)?,
+                            2 => envelope.kind = at.string(wire)?,
+                            _ => return Err(at.unknown()),
+                        }
+                    }
+                }
+                2 => envelope.raw = at.len(wire)?,
+                3 => {
+                    let encoding = at.string(wire)?;
+                    if !encoding.is_empty() {
+                        return Err(ProtobufError::UnsupportedEncoding(encoding));
+                    }
+                }
+                4 => {
+                    let content_type = at.string(wire)?;
+                    if !content_type.is_empty() && content_type != CONTENT_TYPE {
+                        return Err(ProtobufError::UnsupportedContentType(content_type));
+                    }
+                }
+                _ => return Err(at.unknown()),
+            }
+        }
+        if envelope.api_version.is_empty() || envelope.kind.is_empty() {
+            return Err(ProtobufError::MissingTypeMeta);
+        }
+        Ok(envelope)
+    }
+}
+
+/// Decodes one message with its table, adding its fields to `out`.
+fn decode_message(
+    message: &'static Message,
+    bytes: &[u8],
+    out: &mut Map<String, Value>,
+) -> Result<(), ProtobufError> {
+    let mut reader = Reader::new(Context::Message(message.name), bytes);
+    while let Some((at, wire)) = reader.next_field()? {
+        let field = message.field(at.field).ok_or_else(|| at.unknown())?;
+        decode_field(message, field, at, wire, out)?;
+    }
+    Ok(())
+}
+
+fn decode_field(
+    message: &'static Message,
+    field: &'static Field,
+    at: At,
+    wire: Wire<'_>,
+    out: &mut Map<String, Value>,
+) -> Result<(), ProtobufError> {
+    match field.shape {
+        Shape::Inline(inner) => decode_message(inner, at.len(wire)?, out),
+        // A message field seen twice merges, as protobuf says; `object_slot` makes that free.
+        Shape::One(Ty::Msg(inner), _) => {
+            decode_message(inner, at.len(wire)?, object_slot(out, field.json))
+        }
+        Shape::One(ty, zero) => {
+            if let Some(value) = decode_value(ty, wire, at)?
+                && (zero == Zero::Keep || !is_zero(&value))
+            {
+                out.insert(field.json.to_owned(), value);
+            }
+            Ok(())
+        }
+        Shape::Many(ty) => {
+            let items = array_slot(out, field.json);
+            match wire {
+                Wire::Len(packed) if ty.is_varint() => {
+                    let mut reader = Reader::new(at.context, packed);
+                    while !reader.is_empty() {
+                        let value = Wire::Varint(reader.varint()?);
+                        items.extend(decode_value(ty, value, at)?);
+                    }
+                }
+                wire => items.extend(decode_value(ty, wire, at)?),
+            }
+            Ok(())
+        }
+        Shape::Map(ty) => {
+            let context = Context::MapEntry {
+                message: message.name,
+                field: field.json,
+            };
+            let (key, value) = decode_entry(ty, Reader::new(context, at.len(wire)?))?;
+            object_slot(out, field.json).insert(key, value);
+            Ok(())
+        }
+    }
+}
+
+/// Decodes one value; `None` for a zero `Time` or an empty raw JSON field, which Go leaves out.
+fn decode_value(ty: Ty, wire: Wire<'_>, at: At) -> Result<Option<Value>, ProtobufError> {
+    let value = match ty {
+        Ty::Str => Value::String(at.string(wire)?),
+        Ty::Bytes => Value::String(BASE64.encode(at.len(wire)?)),
+        Ty::Bool => Value::Bool(at.varint(wire)? != 0),
+        // Protobuf sign-extends negative int32s to 64 bits, so truncating restores them.
+        Ty::I32 => Value::from(at.varint(wire)? as i32),
+        Ty::I64 => Value::from(at.varint(wire)? as i64),
+        Ty::Msg(inner) => {
+            let mut object = Map::new();
+            decode_message(inner, at.len(wire)?, &mut object)?;
+            Value::Object(object)
+        }
+        Ty::Time => return decode_time(at.len(wire)?, at),
+        Ty::Quantity => {
+            let mut reader = Reader::new(Context::Message("Quantity"), at.len(wire)?);
+            let mut quantity = "0".to_owned();
+            while let Some((inner, wire)) = reader.next_field()? {
+                match inner.field {
+                    1 => quantity = inner.string(wire)?,
+                    _ => return Err(inner.unknown()),
+                }
+            }
+            Value::String(quantity)
+        }
+        Ty::IntOrString => {
+            let mut reader = Reader::new(Context::Message("IntOrString"), at.len(wire)?);
+            let (mut is_string, mut int, mut string) = (false, 0, String::new());
+            while let Some((inner, wire)) = reader.next_field()? {
+                match inner.field {
+                    1 => is_string = inner.varint(wire)? == 1,
+                    2 => int = inner.varint(wire)? as i32,
+                    3 => string = inner.string(wire)?,
+                    _ => return Err(inner.unknown()),
+                }
+            }
+            if is_string {
+                Value::String(string)
+            } else {
+                Value::from(int)
+            }
+        }
+        Ty::RawJson => {
+            let mut reader = Reader::new(Context::Message("FieldsV1"), at.len(wire)?);
+            let mut raw: &[u8] = &[];
+            while let Some((inner, wire)) = reader.next_field()? {
+                match inner.field {
+                    1 => raw = inner.len(wire)?,
+                    _ => return Err(inner.unknown()),
+                }
+            }
+            if raw.is_empty() {
+                return Ok(None);
+            }
+            serde_json::from_slice(raw).map_err(|source| ProtobufError::InvalidJson {
+                message: at.context.to_string(),
+                field: at.field,
+                source,
+            })?
+        }
+    };
+    Ok(Some(value))
+}
+
+/// `metav1.Time` as `metav1.Time` writes itself to JSON: RFC 3339 in UTC, whole seconds.
+/// An empty message is Go's zero time, which `Time.Marshal` writes as nothing at all.
+fn decode_time(bytes: &[u8], at: At) -> Result<Option<Value>, ProtobufError> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let mut reader = Reader::new(Context::Message("Time"), bytes);
+    let (mut seconds, mut nanos) = (0, 0);
+    while let Some((inner, wire)) = reader.next_field()? {
+        match inner.field {
+            1 => seconds = inner.varint(wire)? as i64,
+            2 => nanos = inner.varint(wire)? as i32,
+            _ => return Err(inner.unknown()),
+        }
+    }
+    let time =
+        jiff::Timestamp::new(seconds, nanos).map_err(|source| ProtobufError::InvalidTime {
+            message: at.context.to_string(),
+            field: at.field,
+            source,
+        })?;
+    Ok(Some(Value::String(
+        time.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )))
+}
+
+/// One `{1: key, 2: value}` entry of a map field. Missing parts are zero, as in Go.
+fn decode_entry(ty: Ty, mut reader: Reader<'_>) -> Result<(String, Value), ProtobufError> {
+    let (mut key, mut value) = (String::new(), None);
+    while let Some((at, wire)) = reader.next_field()? {
+        match at.field {
+            1 => key = at.string(wire)?,
+            2 => value = decode_value(ty, wire, at)?,
+            _ => return Err(at.unknown()),
+        }
+    }
+    let zero = match ty {
+        Ty::Quantity => "0",
+        _ => "",
+    };
+    Ok((key, value.unwrap_or_else(|| Value::String(zero.to_owned()))))
+}
+
+/// Whether Go's `omitempty` would leave this scalar out.
+fn is_zero(value: &Value) -> bool {
+    match value {
+        Value::String(string) => string.is_empty(),
+        Value::Bool(flag) => !flag,
+        Value::Number(number) => number.as_i64() == Some(0),
+        _ => false,
+    }
+}
+
+/// The JSON object under `key`, made if missing.
+fn object_slot<'m>(out: &'m mut Map<String, Value>, key: &str) -> &'m mut Map<String, Value> {
+    let slot = out.entry(key).or_insert_with(|| Value::Object(Map::new()));
+    if !slot.is_object() {
+        *slot = Value::Object(Map::new());
+    }
+    match slot {
+        Value::Object(object) => object,
+        _ => unreachable!("the slot was just made an object"),
+    }
+}
+
+/// The JSON array under `key`, made if missing.
+fn array_slot<'m>(out: &'m mut Map<String, Value>, key: &str) -> &'m mut Vec<Value> {
+    let slot = out.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+    if !slot.is_array() {
+        *slot = Value::Array(Vec::new());
+    }
+    match slot {
+        Value::Array(items) => items,
+        _ => unreachable!("the slot was just made an array"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// A protobuf message under construction, fields in the order gogo-protobuf writes them.
+    #[derive(Default)]
+    struct Pb(Vec<u8>);
+
+    fn pb() -> Pb {
+        Pb::default()
+    }
+
+    fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+        while value >= 0x80 {
+            out.push(value as u8 | 0x80);
+            value >>= 7;
+        }
+        out.push(value as u8);
+    }
+
+    impl Pb {
+        fn tag(mut self, field: u32, wire_type: u8) -> Self {
+            put_varint(&mut self.0, u64::from(field) << 3 | u64::from(wire_type));
+            self
+        }
+
+        fn varint(self, field: u32, value: u64) -> Self {
+            let mut pb = self.tag(field, 0);
+            put_varint(&mut pb.0, value);
+            pb
+        }
+
+        fn bool(self, field: u32, value: bool) -> Self {
+            self.varint(field, u64::from(value))
+        }
+
+        fn bytes(self, field: u32, bytes: &[u8]) -> Self {
+            let mut pb = self.tag(field, 2);
+            put_varint(&mut pb.0, bytes.len() as u64);
+            pb.0.extend_from_slice(bytes);
+            pb
+        }
+
+        fn str(self, field: u32, value: &str) -> Self {
+            self.bytes(field, value.as_bytes())
+        }
+
+        fn msg(self, field: u32, message: Pb) -> Self {
+            self.bytes(field, &message.0)
+        }
+
+        /// One `map<string, string>` entry.
+        fn entry(self, field: u32, key: &str, value: &str) -> Self {
+            self.msg(field, pb().str(1, key).str(2, value))
+        }
+
+        /// Empty strings, as Go writes its unset string fields.
+        fn empty(self, fields: &[u32]) -> Self {
+            fields.iter().fold(self, |pb, &field| pb.str(field, ""))
+        }
+
+        /// `false`s, as Go writes its unset bool fields.
+        fn no(self, fields: &[u32]) -> Self {
+            fields.iter().fold(self, |pb, &field| pb.bool(field, false))
+        }
+    }
+
+    /// The magic and a `runtime.Unknown` around `raw`, as client-go's serializer writes them.
+    fn body(api_version: &str, kind: &str, raw: Pb) -> Vec<u8> {
+        let type_meta = pb().str(1, api_version).str(2, kind);
+        let unknown = pb().msg(1, type_meta).msg(2, raw).empty(&[3, 4]);
+        [MAGIC, &unknown.0].concat()
+    }
+
+    /// An `ObjectMeta` with a name and labels, every other value field written as its zero.
+    fn object_meta(name: &str, labels: &[(&str, &str)]) -> Pb {
+        let meta = pb()
+            .str(1, name)
+            .empty(&[2, 3, 4, 5, 6])
+            .varint(7, 0)
+            .msg(8, pb());
+        labels
+            .iter()
+            .fold(meta, |meta, (key, value)| meta.entry(11, key, value))
+    }
+
+    fn quantity(value: &str) -> Pb {
+        pb().str(1, value)
+    }
+
+    fn decode(body: &[u8]) -> Value {
+        decode_body(body).expect("the body decodes")
+    }
+
+    fn refused(body: &[u8]) -> String {
+        decode_body(body)
+            .expect_err("the body is refused")
+            .to_string()
+    }
+
+    #[test]
+    fn namespace_as_kubectl_create_namespace_sends_it() {
+        let raw = pb()
+            .msg(1, object_meta("wasm-apps", &[]))
+            .msg(2, pb())
+            .msg(3, pb().str(1, ""));
+        let expected = json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "wasm-apps"}, "spec": {}, "status": {},
+        });
+        assert_eq!(decode(&body("v1", "Namespace", raw)), expected);
+    }
+
+    #[test]
+    fn configmap_with_data_and_binary_data() {
+        let raw = pb()
+            .msg(1, object_meta("app-config", &[]))
+            .entry(2, "mode", "fast")
+            .entry(2, "workers", "4")
+            .msg(
+                3,
+                pb().str(1, "logo.png").bytes(2, &[0x89, b'P', b'N', b'G']),
+            );
+        let expected = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "app-config"},
+            "data": {"mode": "fast", "workers": "4"},
+            "binaryData": {"logo.png": "iVBORw=="},
+        });
+        assert_eq!(decode(&body("v1", "ConfigMap", raw)), expected);
+    }
+
+    #[test]
+    fn secret_data_becomes_base64() {
+        let raw = pb()
+            .msg(1, object_meta("db", &[]))
+            .msg(2, pb().str(1, "password").bytes(2, b"s3cr3t"))
+            .str(3, "Opaque");
+        let expected = json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "db"}, "data": {"password": "czNjcjN0"}, "type": "Opaque",
+        });
+        assert_eq!(decode(&body("v1", "Secret", raw)), expected);
+    }
+
+    /// `kubectl create deployment web --image=registry.example/web:1 --replicas=3 --port=8080`
+    #[test]
+    fn deployment_as_kubectl_create_deployment_sends_it() {
+        let port = pb().str(1, "").varint(2, 0).varint(3, 8080).empty(&[4, 5]);
+        let container = pb()
+            .str(1, "web")
+            .str(2, "registry.example/web:1")
+            .str(5, "")
+            .msg(6, port)
+            .msg(8, pb())
+            .empty(&[13, 14])
+            .no(&[16, 17, 18])
+            .str(20, "");
+        let pod_spec = pb()
+            .msg(2, container)
+            .empty(&[3, 6, 8, 9, 10])
+            .no(&[11, 12, 13])
+            .empty(&[16, 17, 19, 24]);
+        let template = pb()
+            .msg(1, object_meta("", &[("app", "web")]))
+            .msg(2, pod_spec);
+        let spec = pb()
+            .varint(1, 3)
+            .msg(2, pb().entry(1, "app", "web"))
+            .msg(3, template)
+            .msg(4, pb().str(1, ""))
+            .varint(5, 0)
+            .bool(7, false);
+        let status = [1, 2, 3, 4, 5, 7]
+            .iter()
+            .fold(pb(), |pb, &field| pb.varint(field, 0));
+        let raw = pb()
+            .msg(1, object_meta("web", &[("app", "web")]))
+            .msg(2, spec)
+            .msg(3, status);
+        let expected = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{
+                        "name": "web",
+                        "image": "registry.example/web:1",
+                        "ports": [{"containerPort": 8080}],
+                        "resources": {},
+                    }]},
+                },
+                "strategy": {},
+            },
+            "status": {},
+        });
+        assert_eq!(decode(&body("apps/v1", "Deployment", raw)), expected);
+    }
+
+    /// `kubectl auth can-i create deployments -n wasm-apps`
+    #[test]
+    fn self_subject_access_review_as_auth_can_i_sends_it() {
+        let attributes = pb()
+            .str(1, "wasm-apps")
+            .str(2, "create")
+            .str(3, "apps")
+            .str(4, "")
+            .str(5, "deployments")
+            .empty(&[6, 7]);
+        let raw = pb()
+            .msg(1, object_meta("", &[]))
+            .msg(2, pb().msg(1, attributes))
+            .msg(3, pb().bool(1, false).empty(&[2, 3]).bool(4, false));
+        let expected = json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "metadata": {},
+            "spec": {"resourceAttributes": {
+                "namespace": "wasm-apps", "verb": "create", "group": "apps", "resource": "deployments",
+            }},
+            "status": {"allowed": false},
+        });
+        let review = body("authorization.k8s.io/v1", "SelfSubjectAccessReview", raw);
+        assert_eq!(decode(&review), expected);
+    }
+
+    #[test]
+    fn service_target_ports_are_numbers_or_names() {
+        let by_number = pb().varint(1, 0).varint(2, 8080).str(3, "");
+        let by_name = pb().varint(1, 1).varint(2, 0).str(3, "metrics");
+        let port = |name: &str, number: u64, target: Pb| {
+            pb().str(1, name)
+                .str(2, "TCP")
+                .varint(3, number)
+                .msg(4, target)
+                .varint(5, 0)
+        };
+        let spec = pb()
+            .msg(1, port("80-8080", 80, by_number))
+            .msg(1, port("metrics", 9090, by_name))
+            .entry(2, "app", "web")
+            .str(3, "")
+            .str(4, "ClusterIP")
+            .empty(&[7, 8, 10, 11])
+            .varint(12, 0)
+            .bool(13, false);
+        let raw = pb()
+            .msg(1, object_meta("web", &[("app", "web")]))
+            .msg(2, spec)
+            .msg(3, pb().msg(1, pb()));
+        let expected = json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {
+                "ports": [
+                    {"name": "80-8080", "protocol": "TCP", "port": 80, "targetPort": 8080},
+                    {"name": "metrics", "protocol": "TCP", "port": 9090, "targetPort": "metrics"},
+                ],
+                "selector": {"app": "web"},
+                "type": "ClusterIP",
+            },
+            "status": {"loadBalancer": {}},
+        });
+        assert_eq!(decode(&body("v1", "Service", raw)), expected);
+    }
+
+    /// Inline Go structs, quantities, probes, volumes and a pointer `false` in one pod.
+    #[test]
+    fn cronjob_with_a_detailed_pod() {
+        let config_map = pb().msg(1, pb().str(1, "app-config"));
+        let mode = pb().msg(3, config_map.str(2, "mode"));
+        let pod_name = pb().msg(1, pb().str(1, "v1").str(2, "metadata.name"));
+        let resources = pb()
+            .msg(1, pb().str(1, "cpu").msg(2, quantity("500m")))
+            .msg(2, pb().str(1, "memory").msg(2, quantity("64Mi")));
+        let http_get = pb()
+            .str(1, "/healthz")
+            .msg(2, pb().varint(1, 1).varint(2, 0).str(3, "http"))
+            .str(3, "")
+            .str(4, "HTTP");
+        let probe = [(2, 0), (3, 1), (4, 5), (5, 1), (6, 3)]
+            .iter()
+            .fold(pb().msg(1, pb().msg(2, http_get)), |pb, &(field, value)| {
+                pb.varint(field, value)
+            });
+        let container = pb()
+            .str(1, "report")
+            .str(2, "registry.example/report:2")
+            .str(3, "/report")
+            .str(4, "--daily")
+            .str(5, "")
+            .msg(7, pb().str(1, "MODE").str(2, "").msg(3, mode))
+            .msg(7, pb().str(1, "POD").str(2, "").msg(3, pod_name))
+            .msg(8, resources)
+            .msg(
+                9,
+                pb().str(1, "config")
+                    .bool(2, true)
+                    .str(3, "/etc/app")
+                    .empty(&[4, 6]),
+            )
+            .msg(11, probe)
+            .str(13, "/dev/termination-log")
+            .str(14, "IfNotPresent")
+            .no(&[16, 17, 18])
+            .str(20, "File");
+        let config_volume = pb().msg(19, pb().msg(1, pb().str(1, "app-config")));
+        let pod_spec = pb()
+            .msg(1, pb().str(1, "config").msg(2, config_volume))
+            .msg(
+                1,
+                pb().str(1, "scratch").msg(2, pb().msg(2, pb().str(1, ""))),
+            )
+            .msg(2, container)
+            .str(3, "OnFailure")
+            .varint(4, 30);
+        let job_spec = pb()
+            .msg(6, pb().msg(1, object_meta("", &[])).msg(2, pod_spec))
+            .varint(7, 2);
+        let spec = pb()
+            .str(1, "*/5 * * * *")
+            .str(3, "")
+            .bool(4, false)
+            .msg(5, pb().msg(1, object_meta("report", &[])).msg(2, job_spec));
+        let raw = pb()
+            .msg(1, object_meta("report", &[]))
+            .msg(2, spec)
+            .msg(3, pb());
+        let container = json!({
+            "name": "report",
+            "image": "registry.example/report:2",
+            "command": ["/report"],
+            "args": ["--daily"],
+            "env": [
+                {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "app-config", "key": "mode"}}},
+                {"name": "POD", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}},
+            ],
+            "resources": {"limits": {"cpu": "500m"}, "requests": {"memory": "64Mi"}},
+            "volumeMounts": [{"name": "config", "readOnly": true, "mountPath": "/etc/app"}],
+            "readinessProbe": {
+                "httpGet": {"path": "/healthz", "port": "http", "scheme": "HTTP"},
+                "timeoutSeconds": 1, "periodSeconds": 5, "successThreshold": 1, "failureThreshold": 3,
+            },
+            "terminationMessagePath": "/dev/termination-log",
+            "imagePullPolicy": "IfNotPresent",
+            "terminationMessagePolicy": "File",
+        });
+        let expected = json!({
+            "apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "report"},
+            "spec": {
+                "schedule": "*/5 * * * *",
+                "suspend": false,
+                "jobTemplate": {
+                    "metadata": {"name": "report"},
+                    "spec": {
+                        "backoffLimit": 2,
+                        "template": {"metadata": {}, "spec": {
+                            "volumes": [
+                                {"name": "config", "configMap": {"name": "app-config"}},
+                                {"name": "scratch", "emptyDir": {}},
+                            ],
+                            "containers": [container],
+                            "restartPolicy": "OnFailure",
+                            "terminationGracePeriodSeconds": 30,
+                        }},
+                    },
+                },
+            },
+            "status": {},
+        });
+        assert_eq!(decode(&body("batch/v1", "CronJob", raw)), expected);
+    }
+
+    #[test]
+    fn metadata_times_owners_and_managed_fields() {
+        let owner = pb()
+            .str(1, "Deployment")
+            .str(3, "web")
+            .str(4, "0b5c")
+            .str(5, "apps/v1")
+            .bool(6, true);
+        let managed = pb()
+            .str(1, "kubectl-create")
+            .str(2, "Update")
+            .str(3, "v1")
+            .msg(4, pb().varint(1, 1_700_000_000).varint(2, 0))
+            .str(6, "FieldsV1")
+            .msg(7, pb().bytes(1, br#"{"f:data":{".":{}}}"#))
+            .str(8, "");
+        let meta = pb()
+            .str(1, "app-config")
+            .empty(&[2, 3, 4, 5, 6])
+            .varint(7, 0)
+            .msg(8, pb().varint(1, 1_700_000_000).varint(2, 500))
+            .varint(10, 0)
+            .msg(13, owner)
+            .str(14, "example.com/cleanup")
+            .msg(17, managed);
+        let raw = pb().msg(1, meta).bool(4, false);
+        let expected = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {
+                "name": "app-config",
+                "creationTimestamp": "2023-11-14T22:13:20Z",
+                "deletionGracePeriodSeconds": 0,
+                "ownerReferences": [
+                    {"kind": "Deployment", "name": "web", "uid": "0b5c", "apiVersion": "apps/v1", "controller": true},
+                ],
+                "finalizers": ["example.com/cleanup"],
+                "managedFields": [{
+                    "manager": "kubectl-create", "operation": "Update", "apiVersion": "v1",
+                    "time": "2023-11-14T22:13:20Z", "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:data": {".": {}}},
+                }],
+            },
+            "immutable": false,
+        });
+        assert_eq!(decode(&body("v1", "ConfigMap", raw)), expected);
+    }
+
+    #[test]
+    fn repeated_integers_may_come_packed_or_one_by_one() {
+        let mut packed = Vec::new();
+        put_varint(&mut packed, 1000);
+        put_varint(&mut packed, 2000);
+        let security = pb().bytes(4, &packed).varint(4, 3000);
+        let container = pb().str(1, "job").str(2, "registry.example/job:1");
+        let pod_spec = pb().msg(2, container).msg(14, security);
+        let raw = pb().msg(2, pb().msg(6, pb().msg(2, pod_spec)));
+        let job = decode(&body("batch/v1", "Job", raw));
+        let groups = &job["spec"]["template"]["spec"]["securityContext"]["supplementalGroups"];
+        assert_eq!(groups, &json!([1000, 2000, 3000]));
+    }
+
+    #[test]
+    fn negative_integers_survive() {
+        let raw = pb().msg(1, pb().varint(10, -5_i64 as u64));
+        let secret = decode(&body("v1", "Secret", raw));
+        assert_eq!(secret["metadata"]["deletionGracePeriodSeconds"], json!(-5));
+    }
+
+    #[test]
+    fn a_body_without_the_magic_is_refused() {
+        assert_eq!(
+            refused(br#"{"kind":"Namespace"}"#),
+            "the body does not start with the kubernetes protobuf magic"
+        );
+    }
+
+    #[test]
+    fn truncated_input_is_refused() {
+        // ObjectMeta's generation is cut off inside its varint.
+        let cut_varint = body("v1", "Namespace", Pb(vec![0x0a, 0x02, 0x38, 0x80]));
+        assert_eq!(refused(&cut_varint), "ObjectMeta ends inside a varint");
+        // The metadata claims ten bytes and has two.
+        let cut_length = body("v1", "Namespace", Pb(vec![0x0a, 0x0a, 0x0a, 0x00]));
+        assert_eq!(
+            refused(&cut_length),
+            "field 1 of Namespace is 10 bytes long but only 2 bytes remain"
+        );
+        let mut overlong = vec![0x0a, 11, 0x38];
+        overlong.extend([0x80; 10]);
+        assert_eq!(
+            refused(&body("v1", "Namespace", Pb(overlong))),
+            "ObjectMeta holds a varint longer than ten bytes"
+        );
+    }
+
+    #[test]
+    fn unknown_field_numbers_are_refused() {
+        let raw = pb().msg(1, pb().str(1, "web").str(99, "?"));
+        assert_eq!(
+            refused(&body("v1", "Namespace", raw)),
+            "field 99 of ObjectMeta is not known"
+        );
+        let entry = pb().str(1, "app").str(2, "web").str(3, "?");
+        let raw = pb().msg(1, pb().msg(11, entry));
+        assert_eq!(
+            refused(&body("v1", "Namespace", raw)),
+            "field 3 of the labels entry of ObjectMeta is not known"
+        );
+    }
+
+    #[test]
+    fn unknown_kinds_are_refused() {
+        assert_eq!(
+            refused(&body("apps/v1", "Foo", pb())),
+            "kind apps/v1 Foo cannot be decoded from protobuf"
+        );
+        let no_type_meta = [MAGIC, &pb().msg(2, pb()).0].concat();
+        assert_eq!(
+            refused(&no_type_meta),
+            "the protobuf envelope does not name an apiVersion and a kind"
+        );
+    }
+
+    #[test]
+    fn wrong_wire_types_are_refused() {
+        let name_as_varint = pb().msg(1, pb().varint(1, 5));
+        assert_eq!(
+            refused(&body("v1", "Namespace", name_as_varint)),
+            "field 1 of ObjectMeta has wire type 0, which does not fit its type"
+        );
+        let replicas_as_bytes = pb().msg(2, pb().str(1, "3"));
+        assert_eq!(
+            refused(&body("apps/v1", "Deployment", replicas_as_bytes)),
+            "field 1 of DeploymentSpec has wire type 2, which does not fit its type"
+        );
+        let group = pb().msg(1, pb().tag(2, 3));
+        assert_eq!(
+            refused(&body("v1", "Namespace", group)),
+            "field 2 of ObjectMeta has wire type 3, which does not fit its type"
+        );
+    }
+
+    #[test]
+    fn bad_strings_and_envelopes_are_refused() {
+        let raw = pb().msg(1, pb().bytes(1, &[0xff]));
+        assert_eq!(
+            refused(&body("v1", "Namespace", raw)),
+            "field 1 of ObjectMeta is not valid utf-8"
+        );
+        let type_meta = pb().str(1, "v1").str(2, "Namespace");
+        let gzip = pb().msg(1, type_meta).msg(2, pb()).str(3, "gzip");
+        assert_eq!(
+            refused(&[MAGIC, &gzip.0].concat()),
+            "the protobuf envelope's content encoding \"gzip\" is not supported"
+        );
+    }
+
+    /// The decoder relies on the tables being acyclic (bounded recursion) and on every message
+    /// having unique field numbers and, inline fields included, unique JSON names.
+    #[test]
+    fn the_schema_is_acyclic_and_unambiguous() {
+        fn json_names(message: &'static Message, names: &mut Vec<&'static str>) {
+            for field in message.fields {
+                match field.shape {
+                    Shape::Inline(inner) => json_names(inner, names),
+                    _ => names.push(field.json),
+                }
+            }
+        }
+        fn walk(message: &'static Message, path: &mut Vec<&'static str>) {
+            assert!(
+                !path.contains(&message.name),
+                "{path:?} reaches {} again",
+                message.name
+            );
+            let numbers: HashSet<u32> = message.fields.iter().map(|field| field.number).collect();
+            assert_eq!(
+                numbers.len(),
+                message.fields.len(),
+                "{} repeats a number",
+                message.name
+            );
+            let mut names = Vec::new();
+            json_names(message, &mut names);
+            let unique: HashSet<_> = names.iter().collect();
+            assert_eq!(
+                unique.len(),
+                names.len(),
+                "{} repeats a json name",
+                message.name
+            );
+            path.push(message.name);
+            for field in message.fields {
+                match field.shape {
+                    Shape::Inline(inner)
+                    | Shape::One(Ty::Msg(inner), _)
+                    | Shape::Many(Ty::Msg(inner))
+                    | Shape::Map(Ty::Msg(inner)) => walk(inner, path),
+                    _ => {}
+                }
+            }
+            path.pop();
+        }
+        for (_, _, message) in schema::KINDS {
+            walk(message, &mut Vec::new());
+        }
+    }
+}

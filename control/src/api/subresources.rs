@@ -1,0 +1,202 @@
+//! Subresources with bodies of their own: `scale` (an `autoscaling/v1` Scale over the parent's
+//! `spec.replicas`), `eviction` (a policy/v1 Eviction that deletes a pod), `binding` (the
+//! scheduler's decision) and `log` (served by the node's agent).
+
+use serde_json::{Value, json};
+use shoal_manifests::patch::{self, PatchType};
+use shoal_manifests::strategy::Schema;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::error::{ApiError, json_response};
+use super::request::Target;
+use super::resources::{Change, DeleteOptions, Resources, WriteOptions, resource_version};
+use crate::store::Consistency;
+
+/// The Scale view of a scalable object.
+pub(crate) fn scale_of(object: &Value) -> Value {
+    let selector = object
+        .pointer("/spec/selector")
+        .cloned()
+        .and_then(|s| serde_json::from_value(s).ok())
+        .and_then(|s| shoal_manifests::selector::LabelSelector::from_k8s(&s).ok())
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let metadata = object.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let pick = |key: &str| metadata.get(key).cloned().unwrap_or(Value::Null);
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": pick("name"),
+            "namespace": pick("namespace"),
+            "uid": pick("uid"),
+            "resourceVersion": pick("resourceVersion"),
+            "creationTimestamp": pick("creationTimestamp"),
+        },
+        "spec": {"replicas": object.pointer("/spec/replicas").cloned().unwrap_or(Value::from(0))},
+        "status": {
+            "replicas": object.pointer("/status/replicas").cloned().unwrap_or(Value::from(0)),
+            "selector": selector,
+        },
+    })
+}
+
+pub(crate) async fn get_scale(
+    resources: &Resources,
+    target: &Target,
+    name: &str,
+) -> Result<Response, ApiError> {
+    let object = resources
+        .get_existing(target.kind, target.namespace_or_empty(), name, Consistency::Linearizable)
+        .await?;
+    Ok(json_response(StatusCode::OK, &scale_of(&object)))
+}
+
+/// Applies a new Scale to the parent: its `spec.replicas`, with the Scale's resourceVersion as
+/// the precondition when it carries one.
+fn rescale(current: &Value, scale: &Value) -> Result<Change, ApiError> {
+    let replicas = scale
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    if replicas < 0 {
+        return Err(ApiError::invalid(
+            "Scale.autoscaling",
+            "autoscaling",
+            current.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default(),
+            shoal_manifests::FieldError::invalid(
+                shoal_manifests::FieldPath::parse_dotted("spec.replicas"),
+                &replicas.to_string(),
+                "must be greater than or equal to 0",
+            ),
+        ));
+    }
+    let mut next = current.clone();
+    next["spec"]["replicas"] = Value::from(replicas);
+    let rv = resource_version(scale);
+    if !rv.is_empty() {
+        next["metadata"]["resourceVersion"] = Value::from(rv);
+    }
+    Ok(Change::Replace(next))
+}
+
+pub(crate) async fn put_scale(
+    resources: &Resources,
+    target: &Target,
+    name: &str,
+    body: Value,
+    options: &WriteOptions,
+) -> Result<Response, ApiError> {
+    let written = resources
+        .modify(target.kind, target.namespace_or_empty(), name, None, options, |current| {
+            rescale(current, &body)
+        })
+        .await?;
+    Ok(json_response(StatusCode::OK, &scale_of(&written.object)))
+}
+
+pub(crate) async fn patch_scale(
+    resources: &Resources,
+    target: &Target,
+    name: &str,
+    patch_type: PatchType,
+    body: &[u8],
+    options: &WriteOptions,
+) -> Result<Response, ApiError> {
+    if patch_type == PatchType::Apply {
+        return Err(ApiError::UnsupportedPatch(patch_type.content_type().to_owned()));
+    }
+    let written = resources
+        .modify(target.kind, target.namespace_or_empty(), name, None, options, |current| {
+            let scale = scale_of(current);
+            let patched = patch::apply_patch(&scale, patch_type, body, &Schema::PLAIN)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            rescale(current, &patched)
+        })
+        .await?;
+    Ok(json_response(StatusCode::OK, &scale_of(&written.object)))
+}
+
+/// `POST pods/<name>/eviction`: deletes the pod with the Eviction's delete options.
+pub(crate) async fn evict(
+    resources: &Resources,
+    target: &Target,
+    name: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let eviction: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the Eviction body is not valid JSON: {e}")))?;
+    let options_body = eviction
+        .get("deleteOptions")
+        .map(|o| serde_json::to_vec(o).unwrap_or_default())
+        .unwrap_or_default();
+    let options = DeleteOptions::parse(&options_body, &super::request::Query::default())?;
+    resources
+        .delete(target.kind, target.namespace_or_empty(), name, &options)
+        .await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
+}
+
+/// `POST pods/<name>/binding`: assigns the pod to the Binding's target node, once.
+pub(crate) async fn bind(
+    resources: &Resources,
+    target: &Target,
+    name: &str,
+    body: &[u8],
+    manager: &str,
+) -> Result<Response, ApiError> {
+    let binding: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the Binding body is not valid JSON: {e}")))?;
+    let node = binding
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("a Binding needs target.name".to_owned()))?
+        .to_owned();
+    let options = WriteOptions::controller(manager);
+    resources
+        .modify(target.kind, target.namespace_or_empty(), name, None, &options, |current| {
+            match current.pointer("/spec/nodeName").and_then(Value::as_str) {
+                Some(bound) if !bound.is_empty() => Err(ApiError::Conflict {
+                    resource: "pods".to_owned(),
+                    name: name.to_owned(),
+                    detail: format!("pod {name} is already assigned to node \"{bound}\""),
+                }),
+                _ => {
+                    let mut next = current.clone();
+                    next["spec"]["nodeName"] = Value::from(node.as_str());
+                    Ok(Change::Replace(next))
+                }
+            }
+        })
+        .await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
+}
+
+/// `GET pods/<name>/log`: the node's agent serves logs; until a pod is on a node there are
+/// none, as kube-apiserver answers.
+pub(crate) async fn log(
+    resources: &Resources,
+    target: &Target,
+    name: &str,
+) -> Result<Response, ApiError> {
+    let pod = resources
+        .get_existing(target.kind, target.namespace_or_empty(), name, Consistency::Linearizable)
+        .await?;
+    match pod.pointer("/spec/nodeName").and_then(Value::as_str) {
+        None | Some("") => Err(ApiError::BadRequest(format!(
+            "pod {name} does not have a host assigned"
+        ))),
+        Some(node) => Err(ApiError::Unavailable(format!(
+            "the logs of pod {name} are kept by the agent of node {node}, which this server \
+             cannot reach"
+        ))),
+    }
+}

@@ -1,0 +1,110 @@
+//! Controllers that run on the Raft leader only: each reconciles current state level-triggered
+//! and idempotently, woken by a watch on the store and by a periodic resync, and is cancelled
+//! the moment this node stops leading.
+//!
+//! Today: the garbage collector (owner references, foreground and orphan deletion) and the
+//! namespace controller (deleting a namespace's contents, then the namespace).
+
+mod gc;
+mod namespace;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::resources::Resources;
+use crate::store::{KeyPrefix, LeaderWatch, StoreError};
+
+/// How long changes are gathered before a reconcile pass runs.
+const DEBOUNCE: Duration = Duration::from_millis(100);
+/// How often a pass runs without any change (watches can miss events).
+const RESYNC: Duration = Duration::from_secs(30);
+
+/// Runs the leader-only controllers whenever this node leads, until `cancel`.
+pub async fn run(resources: Resources, mut leadership: LeaderWatch, cancel: CancellationToken) {
+    loop {
+        let term = tokio::select! {
+            () = cancel.cancelled() => return,
+            term = leadership.acquired() => match term {
+                Some(term) => term,
+                None => return,
+            },
+        };
+        tracing::info!(term, "leading: starting controllers");
+        let leading = cancel.child_token();
+        let tasks = TaskTracker::new();
+        let resources = Arc::new(resources.clone());
+        tasks.spawn(drive("garbage collector", Arc::clone(&resources), leading.clone(), gc::reconcile));
+        tasks.spawn(drive("namespace", Arc::clone(&resources), leading.clone(), namespace::reconcile));
+        tasks.close();
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            () = leadership.lost(term) => tracing::info!(term, "leadership lost: stopping controllers"),
+        }
+        leading.cancel();
+        tasks.wait().await;
+    }
+}
+
+/// Runs `pass` after every burst of changes to the store and every [`RESYNC`], until `cancel`.
+async fn drive<F, Fut>(name: &'static str, resources: Arc<Resources>, cancel: CancellationToken, pass: F)
+where
+    F: Fn(Arc<Resources>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), crate::api::ApiError>>,
+{
+    loop {
+        let revision = match resources.store().read(crate::store::Consistency::Local).await {
+            Ok(reader) => reader.applied_revision().await,
+            Err(error) => Err(error),
+        };
+        let watcher = match revision {
+            Ok(revision) => resources.store().watch(KeyPrefix::all(), revision).await,
+            Err(error) => Err(error),
+        };
+        let mut watcher = match watcher {
+            Ok(watcher) => watcher,
+            Err(error) => {
+                tracing::debug!(controller = name, error = %error, "cannot watch; retrying");
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        loop {
+            if let Err(error) = pass(Arc::clone(&resources)).await {
+                tracing::warn!(controller = name, error = %error, "reconcile pass failed");
+            }
+            let woke = tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(RESYNC) => Ok(()),
+                event = watcher.next() => event.map(|_| ()),
+            };
+            match woke {
+                Ok(()) => {}
+                Err(StoreError::Gone { .. }) => break,
+                Err(error) => {
+                    tracing::debug!(controller = name, error = %error, "watch ended; restarting");
+                    break;
+                }
+            }
+            // Let a burst of changes land, then take them all: one pass covers them.
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(DEBOUNCE) => {}
+            }
+            let mut restart = false;
+            while let Ok(event) = tokio::time::timeout(Duration::ZERO, watcher.next()).await {
+                if event.is_err() {
+                    restart = true;
+                    break;
+                }
+            }
+            if restart {
+                break;
+            }
+        }
+    }
+}

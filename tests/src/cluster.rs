@@ -1,0 +1,229 @@
+//! A real control plane for end-to-end tests: one `shoal server` process on free loopback
+//! ports with its own data directory, and the real kubectl pointed at it through the admin
+//! kubeconfig the server writes.
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::Run;
+
+/// How long a control plane may take to come up.
+const STARTUP: Duration = Duration::from_secs(60);
+
+/// A kubectl release, as the binaries beside the one on PATH name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kubectl {
+    /// `kubectl` on PATH.
+    Default,
+    /// `kubectl.1.<minor>`.
+    Minor(u32),
+}
+
+impl Kubectl {
+    /// The binary.
+    ///
+    /// # Panics
+    /// If kubectl is not installed: the end-to-end suite needs it.
+    pub fn binary(self) -> PathBuf {
+        let on_path = which("kubectl").expect("kubectl is on PATH");
+        match self {
+            Kubectl::Default => on_path,
+            Kubectl::Minor(minor) => {
+                let real = std::fs::canonicalize(&on_path).expect("kubectl resolves");
+                let dir = real.parent().expect("kubectl has a folder");
+                let binary = dir.join(format!("kubectl.1.{minor}"));
+                assert!(binary.exists(), "{} is not installed", binary.display());
+                binary
+            }
+        }
+    }
+
+    /// Whether this kubectl validates with OpenAPI v2 (protobuf), which Shoal does not serve:
+    /// such kubectls need `--validate=false` for apply and create.
+    pub fn needs_validate_false(self) -> bool {
+        matches!(self, Kubectl::Minor(minor) if minor <= 28)
+    }
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+/// A free loopback address.
+///
+/// # Panics
+/// If no port can be bound.
+pub fn free_addr() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("bound address").to_string()
+}
+
+/// One control-plane node with the Kubernetes API.
+#[derive(Debug)]
+pub struct ControlPlane {
+    dir: TempDir,
+    child: Option<Child>,
+    /// The admin kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// `https://127.0.0.1:<port>`.
+    pub api_url: String,
+    /// The server's log.
+    pub log: PathBuf,
+}
+
+impl ControlPlane {
+    /// Starts a single-node control plane and waits until kubectl can use it.
+    ///
+    /// # Panics
+    /// If it does not come up in time; the panic message carries the server's log.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let kubeconfig = dir.path().join("admin.kubeconfig");
+        let log = dir.path().join("server.log");
+        let api = free_addr();
+        let child = Command::new(crate::shoal_binary())
+            .args(["server", "--id", "1", "--listen", &free_addr(), "--api-listen", &api])
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .env("RUST_LOG", "info,openraft=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("shoal server starts");
+        let plane = ControlPlane {
+            dir,
+            child: Some(child),
+            kubeconfig,
+            api_url: format!("https://{api}"),
+            log,
+        };
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            if plane.kubeconfig.exists() {
+                let run = plane.kubectl(Kubectl::Default, &["get", "namespace", "kube-node-lease", "-o", "name"]);
+                if run.code == Some(0) {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the control plane did not come up:\n{}",
+                plane.server_log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        plane
+    }
+
+    /// A scratch directory that lives as long as the control plane.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The server's log so far.
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The kubectl command with this cluster's kubeconfig and a private cache directory.
+    pub fn kubectl_command(&self, kubectl: Kubectl, args: &[&str]) -> Command {
+        let mut command = Command::new(kubectl.binary());
+        let cache = self.dir.path().join(format!("kube-cache-{kubectl:?}"));
+        command
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(cache)
+            .args(args)
+            .env("HOME", self.dir.path())
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs kubectl and waits for it.
+    pub fn kubectl(&self, kubectl: Kubectl, args: &[&str]) -> Run {
+        let output = self
+            .kubectl_command(kubectl, args)
+            .output()
+            .expect("kubectl starts");
+        Run::from(output)
+    }
+
+    /// Runs kubectl with `input` on its standard input.
+    pub fn kubectl_stdin(&self, kubectl: Kubectl, args: &[&str], input: &str) -> Run {
+        let mut child = self
+            .kubectl_command(kubectl, args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl starts");
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(input.as_bytes())
+            .expect("kubectl reads its input");
+        Run::from(child.wait_with_output().expect("kubectl finishes"))
+    }
+
+    /// Waits until `check` passes, polling; panics with `what` and the server log at the
+    /// deadline.
+    pub fn wait_until(&self, what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !check() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\n--- server log:\n{}",
+                self.server_log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The admin token, read from the kubeconfig.
+    pub fn admin_token(&self) -> String {
+        let text = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("token:"))
+            .map(|t| t.trim().trim_matches('"').to_owned())
+            .expect("the kubeconfig has a token")
+    }
+
+    /// The cluster CA in PEM, from the kubeconfig.
+    pub fn ca_pem(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        let text = std::fs::read_to_string(&self.kubeconfig).expect("kubeconfig");
+        let data = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("certificate-authority-data:"))
+            .map(|t| t.trim().trim_matches('"').to_owned())
+            .expect("the kubeconfig has the CA");
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .expect("the CA is base64")
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
