@@ -12,8 +12,10 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use shoal_control::api::auth::{self, Authenticator};
-use shoal_control::api::{ApiServer, kubeconfig, tls};
-use shoal_control::store::{ClusterMode, ClusterSecret, NodeId, Store, StoreConfig};
+use shoal_control::api::{ApiConfig, ApiServer, kubeconfig, tls};
+use shoal_control::store::{
+    ClusterMode, ClusterSecret, HistoryWindow, MachineConfig, NodeId, Store, StoreConfig,
+};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -62,6 +64,16 @@ pub(crate) struct Args {
     /// Where to write the admin kubeconfig (default: `<data-dir>/admin.kubeconfig`).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
+    /// How many changes the watch history keeps; a watch from an older resourceVersion gets
+    /// 410 Gone and lists again.
+    #[arg(long, default_value_t = HistoryWindow::default().max_events)]
+    watch_history_events: u64,
+    /// How long the watch history keeps a change, in seconds.
+    #[arg(long, default_value_t = HistoryWindow::default().max_age.as_secs())]
+    watch_history_seconds: u64,
+    /// How often an idle watch that asked for bookmarks gets one, in seconds.
+    #[arg(long, default_value_t = 30)]
+    watch_bookmark_seconds: u64,
 }
 
 fn parse_peer(text: &str) -> Result<(NodeId, String), String> {
@@ -105,6 +117,13 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         advertise_addr: advertise,
         mode,
         secret,
+        machine: MachineConfig {
+            history: HistoryWindow {
+                max_events: args.watch_history_events,
+                max_age: std::time::Duration::from_secs(args.watch_history_seconds),
+            },
+            ..MachineConfig::default()
+        },
         ..StoreConfig::default()
     };
     let store = Store::open(&args.data_dir, config)
@@ -154,7 +173,10 @@ async fn start_api(
     cancel: &CancellationToken,
     tasks: &TaskTracker,
 ) -> anyhow::Result<Arc<ApiServer>> {
-    let pki = args.pki_dir.clone().unwrap_or_else(|| args.data_dir.join("pki"));
+    let pki = args
+        .pki_dir
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("pki"));
     let ca = tls::ClusterCa::load_or_create(&pki)
         .with_context(|| format!("loading the cluster CA in {}", pki.display()))?;
     let listener = TcpListener::bind(args.api_listen)
@@ -163,7 +185,9 @@ async fn start_api(
     let bound = listener.local_addr().context("reading the API address")?;
     let mut hosts = vec![bound.ip().to_string()];
     hosts.extend(args.tls_sans.iter().cloned());
-    let serving = ca.issue_serving(&hosts).context("issuing the API's certificate")?;
+    let serving = ca
+        .issue_serving(&hosts)
+        .context("issuing the API's certificate")?;
     let tls_config = tls::server_config(&serving).context("configuring TLS")?;
 
     let authenticator = Arc::new(Authenticator::new());
@@ -176,8 +200,19 @@ async fn start_api(
         tracing::info!(users = count, file = %file.display(), "token file loaded");
     }
 
-    let api = ApiServer::new(Arc::clone(store), authenticator);
-    tasks.spawn(tls::serve(listener, Some(tls_config), api.routes(), cancel.clone()));
+    let api = ApiServer::new(
+        Arc::clone(store),
+        authenticator,
+        ApiConfig {
+            bookmark_interval: std::time::Duration::from_secs(args.watch_bookmark_seconds.max(1)),
+        },
+    );
+    tasks.spawn(tls::serve(
+        listener,
+        Some(tls_config),
+        api.routes(),
+        cancel.clone(),
+    ));
     {
         let api = Arc::clone(&api);
         let cancel = cancel.clone();

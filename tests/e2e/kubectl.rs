@@ -45,7 +45,12 @@ fn fixture(name: &str) -> String {
 }
 
 /// `apply -f` (or `create -f`) args, with `--validate=false` where the kubectl needs it.
-fn with_file<'a>(kubectl: Kubectl, verb: &'a str, file: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+fn with_file<'a>(
+    kubectl: Kubectl,
+    verb: &'a str,
+    file: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![verb, "-f", file];
     args.extend_from_slice(extra);
     if kubectl.needs_validate_false() {
@@ -55,7 +60,9 @@ fn with_file<'a>(kubectl: Kubectl, verb: &'a str, file: &'a str, extra: &[&'a st
 }
 
 fn lines(text: &str) -> Vec<String> {
-    text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect()
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
 }
 
 fn scenario(kubectl: Kubectl) {
@@ -64,20 +71,34 @@ fn scenario(kubectl: Kubectl) {
 
     tracing::info!("--- version and discovery");
     let version = ok(&plane, kubectl, &["version"]);
-    assert!(version.contains("Server Version: v1.33"), "{version}");
+    assert!(version.contains("v1.33.0+shoal"), "{version}");
     let resources = lines(&ok(&plane, kubectl, &["api-resources"]));
     assert!(
-        resources.iter().any(|l| l == "deployments deploy apps/v1 true Deployment"),
+        resources
+            .iter()
+            .any(|l| l == "deployments deploy apps/v1 true Deployment"),
         "{resources:?}"
     );
-    assert!(resources.iter().any(|l| l == "pods po v1 true Pod"), "{resources:?}");
-    assert!(resources.iter().any(|l| l == "namespaces ns v1 false Namespace"), "{resources:?}");
+    assert!(
+        resources.iter().any(|l| l == "pods po v1 true Pod"),
+        "{resources:?}"
+    );
+    assert!(
+        resources
+            .iter()
+            .any(|l| l == "namespaces ns v1 false Namespace"),
+        "{resources:?}"
+    );
 
     tracing::info!("--- create from a multi-document file");
     let out = ok(&plane, kubectl, &with_file(kubectl, "apply", &app, &[]));
     assert_eq!(
         lines(&out),
-        ["configmap/web-config created", "deployment.apps/web created", "service/web created"]
+        [
+            "configmap/web-config created",
+            "deployment.apps/web created",
+            "service/web created"
+        ]
     );
 
     tracing::info!("--- get, plain and wide");
@@ -85,8 +106,14 @@ fn scenario(kubectl: Kubectl) {
     assert_eq!(out[0], "NAME READY UP-TO-DATE AVAILABLE AGE");
     assert!(out[1].starts_with("web 0/2 0 0 "), "{out:?}");
     let out = lines(&ok(&plane, kubectl, &["get", "deploy", "-o", "wide"]));
-    assert_eq!(out[0], "NAME READY UP-TO-DATE AVAILABLE AGE CONTAINERS IMAGES SELECTOR");
-    assert!(out[1].ends_with("app registry.example/web-wasm:1.0 app=web"), "{out:?}");
+    assert_eq!(
+        out[0],
+        "NAME READY UP-TO-DATE AVAILABLE AGE CONTAINERS IMAGES SELECTOR"
+    );
+    assert!(
+        out[1].ends_with("app registry.example/web-wasm:1.0 app=web"),
+        "{out:?}"
+    );
     let out = lines(&ok(&plane, kubectl, &["get", "svc", "web"]));
     assert!(out[0].starts_with("NAME TYPE CLUSTER-IP"), "{out:?}");
     assert!(out[1].starts_with("web ClusterIP "), "{out:?}");
@@ -97,7 +124,11 @@ fn scenario(kubectl: Kubectl) {
     );
 
     tracing::info!("--- apply again with changes");
-    let out = ok(&plane, kubectl, &with_file(kubectl, "apply", &fixture("app-v2.yaml"), &[]));
+    let out = ok(
+        &plane,
+        kubectl,
+        &with_file(kubectl, "apply", &fixture("app-v2.yaml"), &[]),
+    );
     assert_eq!(
         lines(&out),
         [
@@ -106,82 +137,270 @@ fn scenario(kubectl: Kubectl) {
             "service/web unchanged"
         ]
     );
-    let image = ok(&plane, kubectl, &["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}"]);
+    let image = ok(
+        &plane,
+        kubectl,
+        &[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ],
+    );
     assert_eq!(image, "registry.example/web-wasm:1.1");
     let yaml = ok(&plane, kubectl, &["get", "deploy", "web", "-o", "yaml"]);
     assert!(yaml.contains("generation: 2"), "{yaml}");
-    assert!(yaml.contains("kubectl.kubernetes.io/last-applied-configuration"), "{yaml}");
+    assert!(
+        yaml.contains("kubectl.kubernetes.io/last-applied-configuration"),
+        "{yaml}"
+    );
     assert!(yaml.contains("kind: Deployment"), "{yaml}");
     assert!(!yaml.contains("managedFields"), "{yaml}");
-    let greeting = ok(&plane, kubectl, &["get", "cm", "web-config", "-o", "jsonpath={.data.GREETING}"]);
+    let greeting = ok(
+        &plane,
+        kubectl,
+        &["get", "cm", "web-config", "-o", "jsonpath={.data.GREETING}"],
+    );
     assert_eq!(greeting, "bonjour");
 
     tracing::info!("--- all namespaces, labels, selectors");
     let out = lines(&ok(&plane, kubectl, &["get", "cm", "-A", "--show-labels"]));
     assert_eq!(out[0], "NAMESPACE NAME DATA AGE LABELS");
-    assert!(out.iter().any(|l| l.starts_with("default web-config 1 ") && l.ends_with(" app=web")), "{out:?}");
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("default web-config 1 ") && l.ends_with(" app=web")),
+        "{out:?}"
+    );
     let run = plane.kubectl(kubectl, &["get", "pods", "-l", "app=web"]);
     assert_eq!(run.code, Some(0));
-    assert_eq!(run.stderr.trim(), "No resources found in default namespace.");
-    let out = ok(&plane, kubectl, &["get", "deploy", "-l", "app in (web,api),tier!=db", "-o", "name"]);
+    assert_eq!(
+        run.stderr.trim(),
+        "No resources found in default namespace."
+    );
+    let out = ok(
+        &plane,
+        kubectl,
+        &[
+            "get",
+            "deploy",
+            "-l",
+            "app in (web,api),tier!=db",
+            "-o",
+            "name",
+        ],
+    );
     assert_eq!(out.trim(), "deployment.apps/web");
-    let out = ok(&plane, kubectl, &["get", "deploy", "--field-selector", "metadata.name=nope", "-o", "name"]);
+    let out = ok(
+        &plane,
+        kubectl,
+        &[
+            "get",
+            "deploy",
+            "--field-selector",
+            "metadata.name=nope",
+            "-o",
+            "name",
+        ],
+    );
     assert_eq!(out.trim(), "");
 
     tracing::info!("--- label, annotate, and every patch type");
-    let out = ok(&plane, kubectl, &["label", "cm", "web-config", "tier=frontend"]);
+    let out = ok(
+        &plane,
+        kubectl,
+        &["label", "cm", "web-config", "tier=frontend"],
+    );
     assert_eq!(out.trim(), "configmap/web-config labeled");
-    let out = ok(&plane, kubectl, &["get", "cm", "-l", "tier=frontend", "-o", "name"]);
+    let out = ok(
+        &plane,
+        kubectl,
+        &["get", "cm", "-l", "tier=frontend", "-o", "name"],
+    );
     assert_eq!(out.trim(), "configmap/web-config");
-    let err = fails(&plane, kubectl, &["label", "cm", "web-config", "tier=backend"]);
+    let err = fails(
+        &plane,
+        kubectl,
+        &["label", "cm", "web-config", "tier=backend"],
+    );
     assert!(err.contains("already has a value (frontend)"), "{err}");
-    let out = ok(&plane, kubectl, &["annotate", "cm", "web-config", "owner=team-a"]);
-    assert_eq!(out.trim(), "configmap/web-config annotated");
-    let out = ok(&plane, kubectl, &["patch", "cm", "web-config", "--type", "merge", "-p", r#"{"data":{"MERGED":"1"}}"#]);
+    let out = ok(
+        &plane,
+        kubectl,
+        &["annotate", "cm", "web-config", "owner=team-a"],
+    );
+    // kubectl 1.27 prints "annotate", later releases "annotated".
+    assert!(
+        out.trim().starts_with("configmap/web-config annotate"),
+        "{out}"
+    );
+    let out = ok(
+        &plane,
+        kubectl,
+        &[
+            "patch",
+            "cm",
+            "web-config",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"data":{"MERGED":"1"}}"#,
+        ],
+    );
     assert_eq!(out.trim(), "configmap/web-config patched");
-    let out = ok(&plane, kubectl, &["patch", "cm", "web-config", "--type", "json", "-p", r#"[{"op":"add","path":"/data/JSON","value":"2"}]"#]);
+    let out = ok(
+        &plane,
+        kubectl,
+        &[
+            "patch",
+            "cm",
+            "web-config",
+            "--type",
+            "json",
+            "-p",
+            r#"[{"op":"add","path":"/data/JSON","value":"2"}]"#,
+        ],
+    );
     assert_eq!(out.trim(), "configmap/web-config patched");
-    let out = ok(&plane, kubectl, &["patch", "deploy", "web", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"registry.example/web-wasm:1.2"}]}}}}"#]);
+    let out = ok(
+        &plane,
+        kubectl,
+        &[
+            "patch",
+            "deploy",
+            "web",
+            "-p",
+            r#"{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"registry.example/web-wasm:1.2"}]}}}}"#,
+        ],
+    );
     assert_eq!(out.trim(), "deployment.apps/web patched");
-    let image = ok(&plane, kubectl, &["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort}"]);
-    assert_eq!(image, "registry.example/web-wasm:1.2 8080", "the strategic patch merged the container by name");
-    let data = ok(&plane, kubectl, &["get", "cm", "web-config", "-o", "jsonpath={.data.MERGED}{.data.JSON}"]);
+    let image = ok(
+        &plane,
+        kubectl,
+        &[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort}",
+        ],
+    );
+    assert_eq!(
+        image, "registry.example/web-wasm:1.2 8080",
+        "the strategic patch merged the container by name"
+    );
+    let data = ok(
+        &plane,
+        kubectl,
+        &[
+            "get",
+            "cm",
+            "web-config",
+            "-o",
+            "jsonpath={.data.MERGED}{.data.JSON}",
+        ],
+    );
     assert_eq!(data, "12");
-    let err = fails(&plane, kubectl, &["patch", "cm", "web-config", "--type", "json", "-p", r#"[{"op":"test","path":"/data/JSON","value":"nope"}]"#]);
-    assert!(err.contains("Error from server"), "{err}");
+    let err = fails(
+        &plane,
+        kubectl,
+        &[
+            "patch",
+            "cm",
+            "web-config",
+            "--type",
+            "json",
+            "-p",
+            r#"[{"op":"test","path":"/data/JSON","value":"nope"}]"#,
+        ],
+    );
+    assert!(
+        err.contains("The request is invalid: testing value /data/JSON failed"),
+        "{err}"
+    );
 
     tracing::info!("--- scale");
     let out = ok(&plane, kubectl, &["scale", "deploy", "web", "--replicas=5"]);
     assert_eq!(out.trim(), "deployment.apps/web scaled");
-    let replicas = ok(&plane, kubectl, &["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]);
+    let replicas = ok(
+        &plane,
+        kubectl,
+        &["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"],
+    );
     assert_eq!(replicas, "5");
 
     tracing::info!("--- diff does not change the live object");
     let run = plane.kubectl(kubectl, &["diff", "-f", &fixture("app-v3.yaml")]);
     assert_eq!(run.code, Some(1), "diff reports differences: {run:?}");
     assert!(run.stdout.contains("+  replicas: 4"), "{}", run.stdout);
-    let replicas = ok(&plane, kubectl, &["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]);
+    let replicas = ok(
+        &plane,
+        kubectl,
+        &["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"],
+    );
     assert_eq!(replicas, "5", "dryRun=All wrote nothing");
 
     tracing::info!("--- server-side apply, a conflict, and --force-conflicts");
     let greeting = fixture("greeting.yaml");
-    let out = ok(&plane, kubectl, &with_file(kubectl, "apply", &greeting, &["--server-side", "--field-manager=alice"]));
+    let out = ok(
+        &plane,
+        kubectl,
+        &with_file(
+            kubectl,
+            "apply",
+            &greeting,
+            &["--server-side", "--field-manager=alice"],
+        ),
+    );
     assert_eq!(out.trim(), "configmap/greeting serverside-applied");
     let hi = fixture("greeting-hi.yaml");
-    let err = fails(&plane, kubectl, &with_file(kubectl, "apply", &hi, &["--server-side"]));
+    let err = fails(
+        &plane,
+        kubectl,
+        &with_file(kubectl, "apply", &hi, &["--server-side"]),
+    );
     assert!(
         err.contains("Apply failed with 1 conflict: conflict with \"alice\": .data.GREETING"),
         "{err}"
     );
-    let out = ok(&plane, kubectl, &with_file(kubectl, "apply", &hi, &["--server-side", "--force-conflicts"]));
+    let out = ok(
+        &plane,
+        kubectl,
+        &with_file(
+            kubectl,
+            "apply",
+            &hi,
+            &["--server-side", "--force-conflicts"],
+        ),
+    );
     assert_eq!(out.trim(), "configmap/greeting serverside-applied");
-    let value = ok(&plane, kubectl, &["get", "cm", "greeting", "-o", "jsonpath={.data.GREETING}"]);
+    let value = ok(
+        &plane,
+        kubectl,
+        &["get", "cm", "greeting", "-o", "jsonpath={.data.GREETING}"],
+    );
     assert_eq!(value, "hi");
-    let out = ok(&plane, kubectl, &with_file(kubectl, "apply", &app, &["--server-side", "--force-conflicts"]));
-    assert!(out.contains("deployment.apps/web serverside-applied"), "{out}");
+    let out = ok(
+        &plane,
+        kubectl,
+        &with_file(
+            kubectl,
+            "apply",
+            &app,
+            &["--server-side", "--force-conflicts"],
+        ),
+    );
+    assert!(
+        out.contains("deployment.apps/web serverside-applied"),
+        "{out}"
+    );
 
     tracing::info!("--- describe shows the object and its events");
-    let uid = ok(&plane, kubectl, &["get", "deploy", "web", "-o", "jsonpath={.metadata.uid}"]);
+    let uid = ok(
+        &plane,
+        kubectl,
+        &["get", "deploy", "web", "-o", "jsonpath={.metadata.uid}"],
+    );
     let event = format!(
         r#"{{"apiVersion":"v1","kind":"Event","metadata":{{"name":"web.e2e"}},
             "involvedObject":{{"apiVersion":"apps/v1","kind":"Deployment","name":"web","namespace":"default","uid":"{uid}"}},
@@ -196,7 +415,10 @@ fn scenario(kubectl: Kubectl) {
     assert!(out.contains("Scaled up replica set web-1 to 5"), "{out}");
     assert!(out.contains("ScalingReplicaSet"), "{out}");
     let out = lines(&ok(&plane, kubectl, &["get", "events"]));
-    assert!(out[0].starts_with("LAST SEEN TYPE REASON OBJECT MESSAGE"), "{out:?}");
+    assert!(
+        out[0].starts_with("LAST SEEN TYPE REASON OBJECT MESSAGE"),
+        "{out:?}"
+    );
 
     tracing::info!("--- get -w sees a change");
     let mut watch = plane
@@ -216,7 +438,9 @@ fn scenario(kubectl: Kubectl) {
         }
     });
     // The initial listing first, then the new object.
-    let first = lines_rx.recv_timeout(Duration::from_secs(20)).expect("a header");
+    let first = lines_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a header");
     assert!(first.starts_with("NAME"), "{first}");
     let run = plane.kubectl_stdin(
         kubectl,
@@ -227,7 +451,9 @@ fn scenario(kubectl: Kubectl) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = lines_rx.recv_timeout(left).expect("the watch shows the new ConfigMap");
+        let line = lines_rx
+            .recv_timeout(left)
+            .expect("the watch shows the new ConfigMap");
         if line.starts_with("watched ") {
             break;
         }
@@ -246,7 +472,11 @@ fn scenario(kubectl: Kubectl) {
         assert_eq!(run.code, Some(0), "{run:?}");
         run.stdout
     };
-    for (name, cascade) in [("background", "background"), ("foreground", "foreground"), ("orphan", "orphan")] {
+    for (name, cascade) in [
+        ("background", "background"),
+        ("foreground", "foreground"),
+        ("orphan", "orphan"),
+    ] {
         let owner = format!("owner-{name}");
         let run = plane.kubectl_stdin(
             kubectl,
@@ -264,14 +494,35 @@ fn scenario(kubectl: Kubectl) {
         assert_eq!(run.code, Some(0), "{run:?}");
         // With a second, living owner the dependent stays; remove that owner reference first
         // so this owner is the only one.
-        ok(&plane, kubectl, &["patch", "cm", &format!("dependent-{name}"), "--type", "json", "-p", r#"[{"op":"remove","path":"/metadata/ownerReferences/1"}]"#]);
+        ok(
+            &plane,
+            kubectl,
+            &[
+                "patch",
+                "cm",
+                &format!("dependent-{name}"),
+                "--type",
+                "json",
+                "-p",
+                r#"[{"op":"remove","path":"/metadata/ownerReferences/1"}]"#,
+            ],
+        );
         let cascade_flag = format!("--cascade={cascade}");
         let out = ok(&plane, kubectl, &["delete", "cm", &owner, &cascade_flag]);
         assert_eq!(out.trim(), format!("configmap \"{owner}\" deleted"));
         let dependent_name = format!("dependent-{name}");
         if cascade == "orphan" {
             plane.wait_until("the orphan to lose its owner reference", || {
-                let out = plane.kubectl(kubectl, &["get", "cm", &dependent_name, "-o", "jsonpath={.metadata.ownerReferences}"]);
+                let out = plane.kubectl(
+                    kubectl,
+                    &[
+                        "get",
+                        "cm",
+                        &dependent_name,
+                        "-o",
+                        "jsonpath={.metadata.ownerReferences}",
+                    ],
+                );
                 out.code == Some(0) && out.stdout.trim().is_empty()
             });
         } else {
@@ -281,38 +532,77 @@ fn scenario(kubectl: Kubectl) {
             });
         }
         let run = plane.kubectl(kubectl, &["get", "cm", &owner]);
-        assert!(run.stderr.contains(&format!("configmaps \"{owner}\" not found")), "{run:?}");
+        assert!(
+            run.stderr
+                .contains(&format!("configmaps \"{owner}\" not found")),
+            "{run:?}"
+        );
     }
 
     tracing::info!("--- namespaces");
     let out = ok(&plane, kubectl, &["create", "namespace", "wasm-apps"]);
     assert_eq!(out.trim(), "namespace/wasm-apps created");
-    let out = ok(&plane, kubectl, &with_file(kubectl, "apply", &app, &["-n", "wasm-apps"]));
+    let out = ok(
+        &plane,
+        kubectl,
+        &with_file(kubectl, "apply", &app, &["-n", "wasm-apps"]),
+    );
     assert!(out.contains("deployment.apps/web created"), "{out}");
     let out = lines(&ok(&plane, kubectl, &["get", "ns"]));
-    assert!(out.iter().any(|l| l.starts_with("wasm-apps Active ")), "{out:?}");
-    let out = ok(&plane, kubectl, &["delete", "namespace", "wasm-apps", "--timeout=60s"]);
+    assert!(
+        out.iter().any(|l| l.starts_with("wasm-apps Active ")),
+        "{out:?}"
+    );
+    let out = ok(
+        &plane,
+        kubectl,
+        &["delete", "namespace", "wasm-apps", "--timeout=60s"],
+    );
     assert_eq!(out.trim(), "namespace \"wasm-apps\" deleted");
     let run = plane.kubectl(kubectl, &["get", "deploy", "-n", "wasm-apps", "-o", "name"]);
     assert_eq!(run.stdout.trim(), "", "{run:?}");
 
     tracing::info!("--- bad paths");
-    let err = fails(&plane, kubectl, &["apply", "-f", &fixture("unknown-field.yaml"), "--validate=strict"]);
+    let err = fails(
+        &plane,
+        kubectl,
+        &[
+            "apply",
+            "-f",
+            &fixture("unknown-field.yaml"),
+            "--validate=strict",
+        ],
+    );
     if kubectl.needs_validate_false() {
         // kubectl 1.27/1.28 validate on the client with OpenAPI v2, which is not served.
         assert!(err.contains("error"), "{err}");
     } else {
-        assert!(err.contains("strict decoding error: unknown field \"bogus\""), "{err}");
+        assert!(
+            err.contains("strict decoding error: unknown field \"bogus\""),
+            "{err}"
+        );
     }
-    let err = fails(&plane, kubectl, &with_file(kubectl, "apply", &fixture("invalid.yaml"), &[]));
+    let err = fails(
+        &plane,
+        kubectl,
+        &with_file(kubectl, "apply", &fixture("invalid.yaml"), &[]),
+    );
     assert!(
-        err.contains("The Deployment \"bad\" is invalid:") && err.contains("spec.replicas: Invalid value: -1"),
+        err.contains("The Deployment \"bad\" is invalid:")
+            && err.contains("spec.replicas: Invalid value: -1"),
         "{err}"
     );
-    let err = fails(&plane, kubectl, &with_file(kubectl, "apply", &fixture("elsewhere.yaml"), &[]));
+    let err = fails(
+        &plane,
+        kubectl,
+        &with_file(kubectl, "apply", &fixture("elsewhere.yaml"), &[]),
+    );
     assert!(err.contains("namespaces \"nowhere\" not found"), "{err}");
     let err = fails(&plane, kubectl, &["get", "deploy", "nope"]);
-    assert_eq!(err.trim(), "Error from server (NotFound): deployments.apps \"nope\" not found");
+    assert_eq!(
+        err.trim(),
+        "Error from server (NotFound): deployments.apps \"nope\" not found"
+    );
     let stale = ok(&plane, kubectl, &["get", "cm", "web-config", "-o", "json"]);
     let mut stale: serde_json::Value = serde_json::from_str(&stale).expect("kubectl printed JSON");
     ok(&plane, kubectl, &["label", "cm", "web-config", "bump=1"]);

@@ -70,7 +70,7 @@ pub fn free_addr() -> String {
 /// One control-plane node with the Kubernetes API.
 #[derive(Debug)]
 pub struct ControlPlane {
-    dir: TempDir,
+    dir: DirHandle,
     child: Option<Child>,
     /// The admin kubeconfig.
     pub kubeconfig: PathBuf,
@@ -86,17 +86,34 @@ impl ControlPlane {
     /// # Panics
     /// If it does not come up in time; the panic message carries the server's log.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a single-node control plane with extra `shoal server` arguments.
+    ///
+    /// # Panics
+    /// As [`ControlPlane::start`].
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("data");
         let kubeconfig = dir.path().join("admin.kubeconfig");
         let log = dir.path().join("server.log");
         let api = free_addr();
         let child = Command::new(crate::shoal_binary())
-            .args(["server", "--id", "1", "--listen", &free_addr(), "--api-listen", &api])
+            .args([
+                "server",
+                "--id",
+                "1",
+                "--listen",
+                &free_addr(),
+                "--api-listen",
+                &api,
+            ])
             .arg("--data-dir")
             .arg(&data)
             .arg("--kubeconfig")
             .arg(&kubeconfig)
+            .args(extra)
             .env("RUST_LOG", "info,openraft=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -104,33 +121,49 @@ impl ControlPlane {
             .spawn()
             .expect("shoal server starts");
         let plane = ControlPlane {
-            dir,
+            dir: DirHandle::Owned(dir),
             child: Some(child),
             kubeconfig,
             api_url: format!("https://{api}"),
             log,
         };
-        let deadline = Instant::now() + STARTUP;
-        loop {
-            if plane.kubeconfig.exists() {
-                let run = plane.kubectl(Kubectl::Default, &["get", "namespace", "kube-node-lease", "-o", "name"]);
-                if run.code == Some(0) {
-                    break;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the control plane did not come up:\n{}",
-                plane.server_log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        plane.wait_ready();
         plane
     }
 
     /// A scratch directory that lives as long as the control plane.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Waits until kubectl can use this node's API.
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            if self.kubeconfig.exists() {
+                let run = self.kubectl(
+                    Kubectl::Default,
+                    &["get", "namespace", "kube-node-lease", "-o", "name"],
+                );
+                if run.code == Some(0) {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the control plane did not come up:\n{}",
+                self.server_log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// The server's log so far.
@@ -216,6 +249,106 @@ impl ControlPlane {
         base64::engine::general_purpose::STANDARD
             .decode(data)
             .expect("the CA is base64")
+    }
+}
+
+/// A directory a node owns, or one it shares with the other nodes of its cluster.
+#[derive(Debug)]
+enum DirHandle {
+    Owned(TempDir),
+    /// A folder of a directory the cluster's nodes share; the handle keeps it alive.
+    Shared {
+        _root: std::sync::Arc<TempDir>,
+        path: PathBuf,
+    },
+}
+
+impl DirHandle {
+    fn path(&self) -> &Path {
+        match self {
+            DirHandle::Owned(dir) => dir.path(),
+            DirHandle::Shared { path, .. } => path,
+        }
+    }
+}
+
+/// Several control-plane nodes forming one cluster on loopback, sharing one PKI directory
+/// (one CA and admin token), each serving the Kubernetes API.
+#[derive(Debug)]
+pub struct ControlCluster {
+    /// The nodes, by id − 1.
+    pub nodes: Vec<ControlPlane>,
+}
+
+impl ControlCluster {
+    /// Starts `size` nodes that form a cluster, and waits until each serves the API.
+    ///
+    /// # Panics
+    /// If the cluster does not come up in time.
+    pub fn start(size: usize) -> Self {
+        let root = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
+        let pki = root.path().join("pki");
+        let secret = root.path().join("cluster.secret");
+        std::fs::write(&secret, "e2e-control-cluster\n").expect("secret file");
+        let peers: Vec<String> = (0..size).map(|_| free_addr()).collect();
+        let mut nodes = Vec::new();
+        for (index, peer) in peers.iter().enumerate() {
+            let id = index + 1;
+            let dir = root.path().join(format!("node-{id}"));
+            std::fs::create_dir_all(&dir).expect("node dir");
+            let api = free_addr();
+            let kubeconfig = dir.join("admin.kubeconfig");
+            let log = dir.join("server.log");
+            let mut command = Command::new(crate::shoal_binary());
+            command
+                .args([
+                    "server",
+                    "--id",
+                    &id.to_string(),
+                    "--listen",
+                    peer,
+                    "--api-listen",
+                    &api,
+                ])
+                .arg("--data-dir")
+                .arg(dir.join("data"))
+                .arg("--pki-dir")
+                .arg(&pki)
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .arg("--cluster-secret-file")
+                .arg(&secret)
+                .env("RUST_LOG", "info,openraft=warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("log file"));
+            for (other, addr) in peers.iter().enumerate() {
+                command.arg("--peer").arg(format!("{}={addr}", other + 1));
+            }
+            let child = command.spawn().expect("shoal server starts");
+            if index == 0 {
+                // The first node creates the CA and the admin token; the others load them.
+                let deadline = Instant::now() + STARTUP;
+                while !pki.join("admin.token").exists() {
+                    assert!(Instant::now() < deadline, "the first node made no PKI");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            nodes.push(ControlPlane {
+                dir: DirHandle::Shared {
+                    _root: std::sync::Arc::clone(&root),
+                    path: dir,
+                },
+                child: Some(child),
+                kubeconfig,
+                api_url: format!("https://{api}"),
+                log,
+            });
+        }
+        for node in &nodes {
+            node.wait_ready();
+        }
+        ControlCluster { nodes }
     }
 }
 

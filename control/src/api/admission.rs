@@ -317,11 +317,17 @@ mod tests {
         assert_eq!(body["apiVersion"], "v1");
         assert_eq!(body["kind"], "Pod");
         let mut wrong = json!({"apiVersion": "apps/v1", "kind": "Pod"});
-        assert!(matches!(check_type(pods, &mut wrong), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            check_type(pods, &mut wrong),
+            Err(ApiError::BadRequest(_))
+        ));
         let mut body = json!({"metadata": {"name": "p", "namespace": "other"}});
         assert!(check_namespace(pods, Some("default"), &mut body).is_err());
         let mut body = json!({"metadata": {"name": "p"}});
-        assert_eq!(check_namespace(pods, Some("default"), &mut body).unwrap(), "default");
+        assert_eq!(
+            check_namespace(pods, Some("default"), &mut body).unwrap(),
+            "default"
+        );
         assert_eq!(body["metadata"]["namespace"], "default");
         let nodes = resolve("nodes").unwrap();
         let mut body = json!({"metadata": {"name": "n", "namespace": "x"}});
@@ -339,7 +345,10 @@ mod tests {
             "c",
         )
         .unwrap_err();
-        assert_eq!(error.to_string(), "strict decoding error: unknown field \"bogus\"");
+        assert_eq!(
+            error.to_string(),
+            "strict decoding error: unknown field \"bogus\""
+        );
         let (_, warnings) = admit(
             cm,
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "bogus": 1}),

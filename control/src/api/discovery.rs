@@ -596,7 +596,7 @@ pub(super) mod testing {
         path: &str,
         headers: &[(&str, &str)],
     ) -> (StatusCode, String, Vec<u8>) {
-        use http_body_util::BodyExt;
+        use hyper::body::Body;
         use tower_service::Service;
 
         let fallback = warp::any().map(|| StatusCode::IM_A_TEAPOT.into_response());
@@ -613,8 +613,16 @@ pub(super) mod testing {
             .get(CONTENT_TYPE)
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        (status, content_type, body.to_vec())
+        let mut body = response.into_body();
+        let mut bytes = Vec::new();
+        while let Some(frame) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
+            if let Ok(data) = frame.unwrap().into_data() {
+                bytes.extend_from_slice(&data);
+            }
+        }
+        (status, content_type, bytes)
     }
 }
 
@@ -698,7 +706,7 @@ mod tests {
             } else {
                 &groups
             };
-            let group = list["items"].as_array().unwrap().iter();
+            let mut group = list["items"].as_array().unwrap().iter();
             let group = group.find(|i| i["metadata"]["name"] == kind.group).unwrap();
             let version = entry(&group["versions"], "version", kind.version);
             assert_eq!(version["freshness"], "Current");
@@ -720,12 +728,12 @@ mod tests {
             let categories = resource.get("categories").cloned().unwrap_or(json!([]));
             assert_eq!(categories, json!(kind.categories));
             for &sub in kind.subresources {
-                let entry = entry(&resource["subresources"], "subresource", sub.name());
-                assert_eq!(entry["verbs"], json!(subresource_verbs(sub)));
+                let listed = entry(&resource["subresources"], "subresource", sub.name());
+                assert_eq!(listed["verbs"], json!(subresource_verbs(sub)));
             }
         }
 
-        let apps = groups["items"].as_array().unwrap().iter();
+        let mut apps = groups["items"].as_array().unwrap().iter();
         let apps = apps.find(|i| i["metadata"]["name"] == "apps").unwrap();
         let deployments = entry(&apps["versions"][0]["resources"], "resource", "deployments");
         let scale = entry(&deployments["subresources"], "subresource", "scale");
@@ -753,10 +761,13 @@ mod tests {
                 assert!(names.map(|g| &g["name"]).all(|n| n != ""));
                 continue;
             }
-            let entry = entry(&list["groups"], "name", group);
-            let group_version = format!("{group}/{version}");
-            super::tests::entry(&entry["versions"], "groupVersion", &group_version);
-            assert!(entry["preferredVersion"]["version"].is_string());
+            let listed = entry(&list["groups"], "name", group);
+            entry(
+                &listed["versions"],
+                "groupVersion",
+                &format!("{group}/{version}"),
+            );
+            assert!(listed["preferredVersion"]["version"].is_string());
         }
         assert_eq!(api_group("apps").unwrap().versions[0].version, "v1");
         assert!(api_group("").is_none());

@@ -66,7 +66,9 @@ pub enum ApiError {
     #[error("{0}")]
     Forbidden(String),
     /// A body in a media type the server does not read.
-    #[error("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf")]
+    #[error(
+        "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
+    )]
     UnsupportedMediaType,
     /// A patch whose content type is no patch type.
     #[error("the server does not know the patch type {0:?}")]
@@ -324,7 +326,11 @@ mod tests {
             name: "web".into(),
             causes: vec![
                 FieldError::required(FieldPath::parse_dotted("spec.selector"), ""),
-                FieldError::invalid(FieldPath::parse_dotted("spec.replicas"), "-1", "must be >= 0"),
+                FieldError::invalid_raw(
+                    FieldPath::parse_dotted("spec.replicas"),
+                    -1,
+                    "must be >= 0",
+                ),
             ],
         };
         let status = error.status();

@@ -12,6 +12,7 @@ pub mod discovery;
 mod error;
 pub mod kubeconfig;
 pub mod openapi;
+pub mod openapi_v2;
 pub mod protobuf;
 pub mod request;
 pub mod resources;
@@ -44,14 +45,31 @@ use self::auth::{Authenticator, User};
 use crate::store::{Consistency, Store};
 
 /// The namespaces every cluster has from the start.
-pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 /// The largest request body accepted, as kube-apiserver's limit.
 const MAX_BODY: u64 = 3 * 1024 * 1024;
 
+/// Settings of the API server.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// How often a watch that allows bookmarks gets one while it has nothing else to send.
+    pub bookmark_interval: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            bookmark_interval: Duration::from_secs(30),
+        }
+    }
+}
+
 /// One API server over one store node.
 #[derive(Debug)]
 pub struct ApiServer {
+    config: ApiConfig,
     resources: Resources,
     authenticator: Arc<Authenticator>,
     /// Watch streams, which outlive the request that started them.
@@ -60,8 +78,13 @@ pub struct ApiServer {
 }
 
 impl ApiServer {
-    pub fn new(store: Arc<Store>, authenticator: Arc<Authenticator>) -> Arc<Self> {
+    pub fn new(
+        store: Arc<Store>,
+        authenticator: Arc<Authenticator>,
+        config: ApiConfig,
+    ) -> Arc<Self> {
         Arc::new(ApiServer {
+            config,
             resources: Resources::new(store),
             authenticator,
             tasks: TaskTracker::new(),
@@ -80,10 +103,16 @@ impl ApiServer {
         let kind = namespace_kind();
         for name in SYSTEM_NAMESPACES {
             loop {
-                let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+                let body =
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
                 match self
                     .resources
-                    .create(kind, None, body, &WriteOptions::controller("shoal-apiserver"))
+                    .create(
+                        kind,
+                        None,
+                        body,
+                        &WriteOptions::controller("shoal-apiserver"),
+                    )
                     .await
                 {
                     Ok(_) | Err(ApiError::AlreadyExists { .. }) => break,
@@ -110,7 +139,13 @@ impl ApiServer {
     /// rejection becomes a `Status`.
     pub fn routes(self: &Arc<Self>) -> BoxedFilter<(Response,)> {
         let health = warp::get()
-            .and(warp::path!("healthz").or(warp::path!("livez")).unify().or(warp::path!("readyz")).unify())
+            .and(
+                warp::path!("healthz")
+                    .or(warp::path!("livez"))
+                    .unify()
+                    .or(warp::path!("readyz"))
+                    .unify(),
+            )
             .map(|| {
                 let mut response = Response::new("ok".into());
                 response.headers_mut().insert(
@@ -120,15 +155,16 @@ impl ApiServer {
                 response
             });
         let authenticator = Arc::clone(&self.authenticator);
-        let authenticated = warp::header::optional::<String>("authorization")
-            .and_then(move |header: Option<String>| {
+        let authenticated = warp::header::optional::<String>("authorization").and_then(
+            move |header: Option<String>| {
                 let authenticator = Arc::clone(&authenticator);
                 async move {
                     authenticator
                         .authenticate(header.as_deref())
                         .map_err(|_| warp::reject::custom(Rejected(ApiError::Unauthorized)))
                 }
-            });
+            },
+        );
         let server = Arc::clone(self);
         let resources = authenticated
             .clone()
@@ -159,7 +195,13 @@ impl ApiServer {
                 },
             );
         let described = authenticated
-            .and(discovery::routes().or(openapi::routes()).unify())
+            .and(
+                openapi_v2::routes()
+                    .or(discovery::routes())
+                    .unify()
+                    .or(openapi::routes())
+                    .unify(),
+            )
             .map(|_user: User, response: Response| response);
         health
             .or(described)
@@ -207,7 +249,14 @@ impl ApiServer {
                 subresources::evict(&self.resources, &target, &name, &request.body).await
             }
             (&Method::POST, Some(name), Some(Subresource::Binding)) => {
-                subresources::bind(&self.resources, &target, &name, &request.body, &manager(&request)?).await
+                subresources::bind(
+                    &self.resources,
+                    &target,
+                    &name,
+                    &request.body,
+                    &manager(&request)?,
+                )
+                .await
             }
             (&Method::PUT, Some(name), None | Some(Subresource::Status)) => {
                 self.update(&request, &target, &name).await
@@ -223,7 +272,15 @@ impl ApiServer {
             (&Method::PATCH, Some(name), Some(Subresource::Scale)) => {
                 let options = write_options(&request)?;
                 let patch_type = patch_type(&request)?;
-                subresources::patch_scale(&self.resources, &target, &name, patch_type, &request.body, &options).await
+                subresources::patch_scale(
+                    &self.resources,
+                    &target,
+                    &name,
+                    patch_type,
+                    &request.body,
+                    &options,
+                )
+                .await
             }
             (&Method::DELETE, Some(name), None) => self.delete(&request, &target, &name).await,
             (&Method::DELETE, None, None) => self.delete_collection(&request, &target).await,
@@ -231,7 +288,12 @@ impl ApiServer {
         }
     }
 
-    async fn get(&self, request: &Request, target: &Target, name: &str) -> Result<Response, ApiError> {
+    async fn get(
+        &self,
+        request: &Request,
+        target: &Target,
+        name: &str,
+    ) -> Result<Response, ApiError> {
         let consistency = consistency(&request.query);
         let object = self
             .resources
@@ -257,6 +319,7 @@ impl ApiServer {
                 namespace: target.namespace.clone(),
                 query,
                 output,
+                bookmark_interval: self.config.bookmark_interval,
             };
             return watch::start(&self.resources, watch, &self.tasks, self.shutdown.clone()).await;
         }
@@ -307,7 +370,12 @@ impl ApiServer {
         Ok(written_response(written, StatusCode::CREATED))
     }
 
-    async fn update(&self, request: &Request, target: &Target, name: &str) -> Result<Response, ApiError> {
+    async fn update(
+        &self,
+        request: &Request,
+        target: &Target,
+        name: &str,
+    ) -> Result<Response, ApiError> {
         let options = write_options(request)?;
         let body = body_value(request)?;
         let written = self
@@ -324,7 +392,12 @@ impl ApiServer {
         Ok(written_response(written, StatusCode::OK))
     }
 
-    async fn patch(&self, request: &Request, target: &Target, name: &str) -> Result<Response, ApiError> {
+    async fn patch(
+        &self,
+        request: &Request,
+        target: &Target,
+        name: &str,
+    ) -> Result<Response, ApiError> {
         let patch_type = patch_type(request)?;
         let mut options = write_options(request)?;
         if patch_type == PatchType::Apply {
@@ -367,7 +440,12 @@ impl ApiServer {
         Ok(written_response(written, status))
     }
 
-    async fn delete(&self, request: &Request, target: &Target, name: &str) -> Result<Response, ApiError> {
+    async fn delete(
+        &self,
+        request: &Request,
+        target: &Target,
+        name: &str,
+    ) -> Result<Response, ApiError> {
         let options = DeleteOptions::parse(&request.body, &request.query)?;
         let deleted = self
             .resources
@@ -375,11 +453,17 @@ impl ApiServer {
             .await?;
         Ok(match deleted {
             Deleted::Pending(object) => json_response(StatusCode::OK, &object),
-            Deleted::Gone(object) => json_response(StatusCode::OK, &deleted_status(target, &object)),
+            Deleted::Gone(object) => {
+                json_response(StatusCode::OK, &deleted_status(target, &object))
+            }
         })
     }
 
-    async fn delete_collection(&self, request: &Request, target: &Target) -> Result<Response, ApiError> {
+    async fn delete_collection(
+        &self,
+        request: &Request,
+        target: &Target,
+    ) -> Result<Response, ApiError> {
         let query = ListQuery::parse(&request.query, target.kind)?;
         let options = DeleteOptions::parse(&request.body, &request.query)?;
         let listed = self
@@ -395,9 +479,19 @@ impl ApiServer {
             .await?;
         let mut items = Vec::new();
         for object in listed.items {
-            let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-            let namespace = object.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
-            match self.resources.delete(target.kind, namespace, name, &options).await {
+            let name = object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let namespace = object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            match self
+                .resources
+                .delete(target.kind, namespace, name, &options)
+                .await
+            {
                 Ok(Deleted::Gone(o) | Deleted::Pending(o)) => items.push(o),
                 Err(ApiError::NotFound { .. }) => {}
                 Err(error) => return Err(error),
@@ -520,9 +614,8 @@ fn body_value(request: &Request) -> Result<Value, ApiError> {
         .trim()
         .to_ascii_lowercase();
     match content_type.as_str() {
-        "application/json" | "" | "*/*" => serde_json::from_slice(&request.body).map_err(|e| {
-            ApiError::BadRequest(format!("the request body is not valid JSON: {e}"))
-        }),
+        "application/json" | "" | "*/*" => serde_json::from_slice(&request.body)
+            .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}"))),
         "application/yaml" => shoal_manifests::patch::parse_apply_body(&request.body)
             .map_err(|e| ApiError::BadRequest(e.to_string())),
         protobuf::CONTENT_TYPE => protobuf::decode_body(&request.body)

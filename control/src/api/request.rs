@@ -47,15 +47,12 @@ pub fn parse_path(path: &str) -> Option<Result<Target, ApiError>> {
 }
 
 fn parse_resource(group: &str, version: &str, rest: &[&str]) -> Result<Target, ApiError> {
-    let find = |plural: &str| {
-        registry::by_resource(group, version, plural).ok_or(ApiError::NoRoute)
-    };
+    let find =
+        |plural: &str| registry::by_resource(group, version, plural).ok_or(ApiError::NoRoute);
     let target = |kind, namespace: Option<&str>, name: Option<&str>, sub: Option<&str>| {
         let subresource = match sub {
             None => None,
-            Some(sub) => Some(
-                subresource_of(kind, sub).ok_or(ApiError::NoRoute)?,
-            ),
+            Some(sub) => Some(subresource_of(kind, sub).ok_or(ApiError::NoRoute)?),
         };
         if name.is_some_and(str::is_empty) || namespace.is_some_and(str::is_empty) {
             return Err(ApiError::NoRoute);
@@ -174,7 +171,9 @@ fn percent_decode(text: &str) -> String {
 }
 
 fn hex(digit: u8) -> Option<u8> {
-    char::from(digit).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    char::from(digit)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// What resourceVersion a read or watch starts from.
@@ -239,9 +238,10 @@ fn parse_version(value: Option<&str>) -> Result<VersionMatch, ApiError> {
     match value {
         None | Some("") => Ok(VersionMatch::Latest),
         Some("0") => Ok(VersionMatch::Any),
-        Some(text) => text.parse::<u64>().map(VersionMatch::Exact).map_err(|_| {
-            ApiError::BadRequest(format!("invalid resource version: {text:?}"))
-        }),
+        Some(text) => text
+            .parse::<u64>()
+            .map(VersionMatch::Exact)
+            .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {text:?}"))),
     }
 }
 
@@ -279,7 +279,10 @@ impl WriteQuery {
             .get("fieldManager")
             .filter(|m| !m.is_empty())
             .map(str::to_owned);
-        if field_manager.as_ref().is_some_and(|m| m.chars().count() > 128) {
+        if field_manager
+            .as_ref()
+            .is_some_and(|m| m.chars().count() > 128)
+        {
             return Err(ApiError::BadRequest(
                 "fieldManager: Too long: may not be longer than 128".to_owned(),
             ));
@@ -298,13 +301,18 @@ mod tests {
     use super::*;
 
     fn parse(path: &str) -> Target {
-        parse_path(path).expect("a resource path").expect("a known resource")
+        parse_path(path)
+            .expect("a resource path")
+            .expect("a known resource")
     }
 
     #[test]
     fn namespaced_and_cluster_paths() {
         let t = parse("/api/v1/namespaces/default/pods");
-        assert_eq!((t.kind.kind, t.namespace.as_deref(), t.name.as_deref()), ("Pod", Some("default"), None));
+        assert_eq!(
+            (t.kind.kind, t.namespace.as_deref(), t.name.as_deref()),
+            ("Pod", Some("default"), None)
+        );
         let t = parse("/apis/apps/v1/namespaces/web/deployments/app/scale");
         assert_eq!(t.kind.kind, "Deployment");
         assert_eq!(t.name.as_deref(), Some("app"));
@@ -314,7 +322,10 @@ mod tests {
         let t = parse("/api/v1/nodes/edge-1");
         assert_eq!((t.kind.kind, t.name.as_deref()), ("Node", Some("edge-1")));
         let t = parse("/api/v1/namespaces/wasm-apps");
-        assert_eq!((t.kind.kind, t.name.as_deref()), ("Namespace", Some("wasm-apps")));
+        assert_eq!(
+            (t.kind.kind, t.name.as_deref()),
+            ("Namespace", Some("wasm-apps"))
+        );
         let t = parse("/api/v1/namespaces/wasm-apps/status");
         assert_eq!(t.kind.kind, "Namespace");
         assert_eq!(t.subresource, Some(Subresource::Status));
@@ -344,7 +355,9 @@ mod tests {
 
     #[test]
     fn query_parameters() {
-        let q = Query::parse("labelSelector=app%3Dweb%2Ctier+in+(a,b)&limit=500&watch=true&resourceVersion=12&allowWatchBookmarks=true&timeoutSeconds=300");
+        let q = Query::parse(
+            "labelSelector=app%3Dweb%2Ctier+in+(a,b)&limit=500&watch=true&resourceVersion=12&allowWatchBookmarks=true&timeoutSeconds=300",
+        );
         let kind = registry::resolve("pods").unwrap();
         let list = ListQuery::parse(&q, kind).unwrap();
         assert_eq!(list.limit, 500);
@@ -353,20 +366,31 @@ mod tests {
         assert_eq!(list.timeout_seconds, Some(300));
         assert_eq!(list.labels.requirements().len(), 2);
 
-        let q = Query::parse("fieldSelector=spec.nodeName%3Dn1,status.phase!%3DFailed&resourceVersion=0");
+        let q = Query::parse(
+            "fieldSelector=spec.nodeName%3Dn1,status.phase!%3DFailed&resourceVersion=0",
+        );
         let list = ListQuery::parse(&q, kind).unwrap();
         assert_eq!(list.fields.requirements().len(), 2);
         assert_eq!(list.version, VersionMatch::Any);
 
         let q = Query::parse("fieldSelector=spec.bogus%3Dx");
-        assert!(matches!(ListQuery::parse(&q, kind), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            ListQuery::parse(&q, kind),
+            Err(ApiError::BadRequest(_))
+        ));
         let q = Query::parse("limit=lots");
-        assert!(matches!(ListQuery::parse(&q, kind), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            ListQuery::parse(&q, kind),
+            Err(ApiError::BadRequest(_))
+        ));
     }
 
     #[test]
     fn write_parameters() {
-        let w = WriteQuery::parse(&Query::parse("fieldManager=kubectl&fieldValidation=Strict&force=true&dryRun=All")).unwrap();
+        let w = WriteQuery::parse(&Query::parse(
+            "fieldManager=kubectl&fieldValidation=Strict&force=true&dryRun=All",
+        ))
+        .unwrap();
         assert!(w.dry_run && w.force);
         assert_eq!(w.validation, FieldValidation::Strict);
         assert_eq!(w.field_manager.as_deref(), Some("kubectl"));

@@ -302,7 +302,8 @@ impl Resources {
         body: Value,
         options: &WriteOptions,
     ) -> Result<Written, ApiError> {
-        self.create_inner(kind, namespace, body, options, false).await
+        self.create_inner(kind, namespace, body, options, false)
+            .await
     }
 
     /// Creates an object; with `owned`, its managedFields are already computed (an apply).
@@ -342,7 +343,11 @@ impl Resources {
         let uid = uuid::Uuid::new_v4().to_string();
         meta.insert("uid".to_owned(), Value::from(uid.clone()));
         meta.insert("creationTimestamp".to_owned(), Value::from(now.clone()));
-        for field in ["deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+        for field in [
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
             meta.remove(field);
         }
         if tracks_generation(kind) {
@@ -400,10 +405,7 @@ impl Resources {
 
     async fn check_namespace_accepts(&self, namespace: &str) -> Result<(), ApiError> {
         let kind = namespace_kind();
-        match self
-            .get(kind, "", namespace, Consistency::Local)
-            .await?
-        {
+        match self.get(kind, "", namespace, Consistency::Local).await? {
             None => Err(ApiError::namespace_not_found(namespace)),
             Some(ns) if is_deleting(&ns) => Err(ApiError::Forbidden(format!(
                 "unable to create new content in namespace {namespace} because it is being \
@@ -547,8 +549,14 @@ impl Resources {
             if !proposed_rv.is_empty() && proposed_rv != current_rv {
                 return Err(ApiError::modified(&kind.qualified_plural(), name));
             }
-            let (mut next, warnings) =
-                prepare_update(kind, &current, proposed, subresource, options.validation, name)?;
+            let (mut next, warnings) = prepare_update(
+                kind,
+                &current,
+                proposed,
+                subresource,
+                options.validation,
+                name,
+            )?;
             if !owned {
                 let mut old = current.clone();
                 strip_resource_version(&mut old);
@@ -596,7 +604,8 @@ impl Resources {
                 .write(Command::single(Timestamp::now(), op))
                 .await?;
             match response.outcomes.first() {
-                Some(OpOutcome::Updated { revision }) | Some(OpOutcome::Deleted { revision, .. }) => {
+                Some(OpOutcome::Updated { revision })
+                | Some(OpOutcome::Deleted { revision, .. }) => {
                     set_resource_version(&mut next, *revision);
                     return Ok(Written {
                         object: next,
@@ -672,10 +681,7 @@ impl Resources {
                 pending = true;
                 let meta = metadata_mut(&mut next)?;
                 if !deleting {
-                    meta.insert(
-                        "deletionGracePeriodSeconds".to_owned(),
-                        Value::from(grace),
-                    );
+                    meta.insert("deletionGracePeriodSeconds".to_owned(), Value::from(grace));
                     meta.insert(
                         "deletionTimestamp".to_owned(),
                         Value::from(rfc3339_after(grace)),
@@ -805,23 +811,11 @@ fn pod_grace(kind: &KindInfo, pod: &Value, options: &DeleteOptions) -> Option<i6
     }))
 }
 
-
-
-
-
-
-
-
-
-
-
-
-
-
 /// The stored object in its API form: the JSON with `metadata.resourceVersion`.
 pub fn to_api(object: &Object) -> Result<Value, ApiError> {
-    let mut value: Value = serde_json::from_slice(&object.value)
-        .map_err(|e| ApiError::Internal(format!("stored object {} is not JSON: {e}", object.key)))?;
+    let mut value: Value = serde_json::from_slice(&object.value).map_err(|e| {
+        ApiError::Internal(format!("stored object {} is not JSON: {e}", object.key))
+    })?;
     set_resource_version(&mut value, object.mod_revision);
     Ok(value)
 }
@@ -922,18 +916,17 @@ fn random_suffix() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shoal_manifests::registry::resolve;
 
     #[test]
     fn generate_name_suffixes_use_the_kubernetes_alphabet() {
         let suffix = random_suffix();
         assert_eq!(suffix.len(), 5);
-        assert!(suffix.chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)));
+        assert!(
+            suffix
+                .chars()
+                .all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c))
+        );
     }
-
-
-
-
 
     #[test]
     fn delete_options_from_body_and_query() {
@@ -947,8 +940,7 @@ mod tests {
         assert_eq!(options.uid.as_deref(), Some("u1"));
         assert_eq!(options.resource_version.as_deref(), Some("7"));
         assert_eq!(options.grace_period_seconds, Some(0));
-        let options =
-            DeleteOptions::parse(b"", &super::super::request::Query::parse("")).unwrap();
+        let options = DeleteOptions::parse(b"", &super::super::request::Query::parse("")).unwrap();
         assert_eq!(options.propagation, Propagation::Background);
         assert!(DeleteOptions::parse(br#"{"propagationPolicy":"Sideways"}"#, &query).is_err());
         assert!(DeleteOptions::parse(b"{", &query).is_err());

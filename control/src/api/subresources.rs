@@ -48,7 +48,12 @@ pub(crate) async fn get_scale(
     name: &str,
 ) -> Result<Response, ApiError> {
     let object = resources
-        .get_existing(target.kind, target.namespace_or_empty(), name, Consistency::Linearizable)
+        .get_existing(
+            target.kind,
+            target.namespace_or_empty(),
+            name,
+            Consistency::Linearizable,
+        )
         .await?;
     Ok(json_response(StatusCode::OK, &scale_of(&object)))
 }
@@ -64,10 +69,13 @@ fn rescale(current: &Value, scale: &Value) -> Result<Change, ApiError> {
         return Err(ApiError::invalid(
             "Scale.autoscaling",
             "autoscaling",
-            current.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default(),
-            shoal_manifests::FieldError::invalid(
+            current
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            shoal_manifests::FieldError::invalid_raw(
                 shoal_manifests::FieldPath::parse_dotted("spec.replicas"),
-                &replicas.to_string(),
+                replicas,
                 "must be greater than or equal to 0",
             ),
         ));
@@ -89,9 +97,14 @@ pub(crate) async fn put_scale(
     options: &WriteOptions,
 ) -> Result<Response, ApiError> {
     let written = resources
-        .modify(target.kind, target.namespace_or_empty(), name, None, options, |current| {
-            rescale(current, &body)
-        })
+        .modify(
+            target.kind,
+            target.namespace_or_empty(),
+            name,
+            None,
+            options,
+            |current| rescale(current, &body),
+        )
         .await?;
     Ok(json_response(StatusCode::OK, &scale_of(&written.object)))
 }
@@ -105,15 +118,24 @@ pub(crate) async fn patch_scale(
     options: &WriteOptions,
 ) -> Result<Response, ApiError> {
     if patch_type == PatchType::Apply {
-        return Err(ApiError::UnsupportedPatch(patch_type.content_type().to_owned()));
+        return Err(ApiError::UnsupportedPatch(
+            patch_type.content_type().to_owned(),
+        ));
     }
     let written = resources
-        .modify(target.kind, target.namespace_or_empty(), name, None, options, |current| {
-            let scale = scale_of(current);
-            let patched = patch::apply_patch(&scale, patch_type, body, &Schema::PLAIN)
-                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            rescale(current, &patched)
-        })
+        .modify(
+            target.kind,
+            target.namespace_or_empty(),
+            name,
+            None,
+            options,
+            |current| {
+                let scale = scale_of(current);
+                let patched = patch::apply_patch(&scale, patch_type, body, &Schema::PLAIN)
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                rescale(current, &patched)
+            },
+        )
         .await?;
     Ok(json_response(StatusCode::OK, &scale_of(&written.object)))
 }
@@ -159,8 +181,13 @@ pub(crate) async fn bind(
         .to_owned();
     let options = WriteOptions::controller(manager);
     resources
-        .modify(target.kind, target.namespace_or_empty(), name, None, &options, |current| {
-            match current.pointer("/spec/nodeName").and_then(Value::as_str) {
+        .modify(
+            target.kind,
+            target.namespace_or_empty(),
+            name,
+            None,
+            &options,
+            |current| match current.pointer("/spec/nodeName").and_then(Value::as_str) {
                 Some(bound) if !bound.is_empty() => Err(ApiError::Conflict {
                     resource: "pods".to_owned(),
                     name: name.to_owned(),
@@ -171,8 +198,8 @@ pub(crate) async fn bind(
                     next["spec"]["nodeName"] = Value::from(node.as_str());
                     Ok(Change::Replace(next))
                 }
-            }
-        })
+            },
+        )
         .await?;
     Ok(json_response(
         StatusCode::CREATED,
@@ -188,7 +215,12 @@ pub(crate) async fn log(
     name: &str,
 ) -> Result<Response, ApiError> {
     let pod = resources
-        .get_existing(target.kind, target.namespace_or_empty(), name, Consistency::Linearizable)
+        .get_existing(
+            target.kind,
+            target.namespace_or_empty(),
+            name,
+            Consistency::Linearizable,
+        )
         .await?;
     match pod.pointer("/spec/nodeName").and_then(Value::as_str) {
         None | Some("") => Err(ApiError::BadRequest(format!(

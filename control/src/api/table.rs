@@ -43,7 +43,12 @@ impl Output {
             let param = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
             if param("as") == Some("Table") && param("g") == Some("meta.k8s.io") {
                 match param("v") {
-                    Some("v1") => return Output::Table { version: "v1", include },
+                    Some("v1") => {
+                        return Output::Table {
+                            version: "v1",
+                            include,
+                        };
+                    }
                     Some("v1beta1") => {
                         return Output::Table {
                             version: "v1beta1",
@@ -150,17 +155,32 @@ mod tests {
         let get = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
         assert_eq!(
             Output::negotiate(Some(get), None),
-            Output::Table { version: "v1", include: Include::Metadata }
+            Output::Table {
+                version: "v1",
+                include: Include::Metadata
+            }
         );
-        assert_eq!(Output::negotiate(Some("application/json"), None), Output::Json);
         assert_eq!(
-            Output::negotiate(Some("application/vnd.kubernetes.protobuf,application/json"), None),
+            Output::negotiate(Some("application/json"), None),
+            Output::Json
+        );
+        assert_eq!(
+            Output::negotiate(
+                Some("application/vnd.kubernetes.protobuf,application/json"),
+                None
+            ),
             Output::Json
         );
         assert_eq!(Output::negotiate(None, None), Output::Json);
         assert_eq!(
-            Output::negotiate(Some("application/json;as=Table;v=v1beta1;g=meta.k8s.io"), Some("Object")),
-            Output::Table { version: "v1beta1", include: Include::Object }
+            Output::negotiate(
+                Some("application/json;as=Table;v=v1beta1;g=meta.k8s.io"),
+                Some("Object")
+            ),
+            Output::Table {
+                version: "v1beta1",
+                include: Include::Object
+            }
         );
     }
 
@@ -184,6 +204,10 @@ mod tests {
         assert_eq!(t["rows"][0]["cells"][1], 2);
         assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
         assert_eq!(t["rows"][0]["object"]["metadata"]["namespace"], "default");
-        assert!(t["rows"][0]["object"]["metadata"].get("managedFields").is_none());
+        assert!(
+            t["rows"][0]["object"]["metadata"]
+                .get("managedFields")
+                .is_none()
+        );
     }
 }

@@ -23,9 +23,6 @@ use super::resources::{Resources, to_api};
 use super::table::{self, Include, Output};
 use crate::store::{Consistency, EventKind, Revision, StoreError, WatchEvent, Watcher};
 
-/// How often an idle watch that allows bookmarks gets one.
-const BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);
-
 /// Everything a watch needs to run after the request returns.
 #[derive(Debug)]
 pub(super) struct WatchRequest {
@@ -33,6 +30,7 @@ pub(super) struct WatchRequest {
     pub namespace: Option<String>,
     pub query: ListQuery,
     pub output: Output,
+    pub bookmark_interval: Duration,
 }
 
 impl WatchRequest {
@@ -147,7 +145,7 @@ impl Stream {
         }
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
-        let mut bookmarks = tokio::time::interval(BOOKMARK_INTERVAL);
+        let mut bookmarks = tokio::time::interval(self.request.bookmark_interval);
         bookmarks.reset();
         loop {
             tokio::select! {
@@ -242,8 +240,8 @@ impl Stream {
     }
 
     async fn send(&self, kind: &str, object: Value) -> Result<(), Closed> {
-        let mut line = serde_json::to_vec(&json!({"type": kind, "object": object}))
-            .map_err(|_| Closed)?;
+        let mut line =
+            serde_json::to_vec(&json!({"type": kind, "object": object})).map_err(|_| Closed)?;
         line.push(b'\n');
         self.lines.send(Bytes::from(line)).await.map_err(|_| Closed)
     }

@@ -36,7 +36,12 @@ pub(crate) struct Node {
 impl Node {
     fn from_value(kind: &'static KindInfo, value: &Value) -> Option<Node> {
         let meta = value.get("metadata")?;
-        let text = |key: &str| meta.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let text = |key: &str| {
+            meta.get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
         Some(Node {
             kind,
             namespace: text("namespace"),
@@ -101,7 +106,10 @@ pub(crate) fn plan(nodes: &[Node]) -> Vec<Action> {
         }
         let live_owners = node.owners.len() - absent.len() - orphaned.len();
         if !orphaned.is_empty() {
-            actions.push(Action::DropOwners(index, orphaned.union(&absent).cloned().collect()));
+            actions.push(Action::DropOwners(
+                index,
+                orphaned.union(&absent).cloned().collect(),
+            ));
         } else if live_owners == 0 {
             if !node.deleting {
                 actions.push(Action::Delete(index, Propagation::Background));
@@ -132,7 +140,12 @@ pub(crate) async fn snapshot(resources: &Resources) -> Result<Vec<Node>, ApiErro
         let listed = resources
             .list(kind, None, 0, None, Consistency::Local, |_| true)
             .await?;
-        nodes.extend(listed.items.iter().filter_map(|v| Node::from_value(kind, v)));
+        nodes.extend(
+            listed
+                .items
+                .iter()
+                .filter_map(|v| Node::from_value(kind, v)),
+        );
     }
     Ok(nodes)
 }
@@ -159,20 +172,35 @@ pub(crate) async fn reconcile(resources: Arc<Resources>) -> Result<(), ApiError>
             Action::DropOwners(index, owners) => {
                 let node = &nodes[*index];
                 resources
-                    .modify(node.kind, &node.namespace, &node.name, None, &options, |current| {
-                        let mut next = current.clone();
-                        if let Some(refs) = next
-                            .pointer_mut("/metadata/ownerReferences")
-                            .and_then(Value::as_array_mut)
-                        {
-                            refs.retain(|r| {
-                                !r.get("uid")
-                                    .and_then(Value::as_str)
-                                    .is_some_and(|uid| owners.contains(uid))
-                            });
-                        }
-                        Ok(Change::Replace(next))
-                    })
+                    .modify(
+                        node.kind,
+                        &node.namespace,
+                        &node.name,
+                        None,
+                        &options,
+                        |current| {
+                            let mut next = current.clone();
+                            if let Some(meta) =
+                                next.get_mut("metadata").and_then(Value::as_object_mut)
+                            {
+                                let refs = meta
+                                    .get_mut("ownerReferences")
+                                    .and_then(Value::as_array_mut);
+                                let empty = refs.is_some_and(|refs| {
+                                    refs.retain(|r| {
+                                        !r.get("uid")
+                                            .and_then(Value::as_str)
+                                            .is_some_and(|uid| owners.contains(uid))
+                                    });
+                                    refs.is_empty()
+                                });
+                                if empty {
+                                    meta.remove("ownerReferences");
+                                }
+                            }
+                            Ok(Change::Replace(next))
+                        },
+                    )
                     .await
                     .map(|_| ())
             }
@@ -180,16 +208,23 @@ pub(crate) async fn reconcile(resources: Arc<Resources>) -> Result<(), ApiError>
                 let node = &nodes[*index];
                 tracing::debug!(kind = node.kind.kind, name = %node.name, finalizer, "dependents handled; releasing the owner");
                 resources
-                    .modify(node.kind, &node.namespace, &node.name, None, &options, |current| {
-                        let mut next = current.clone();
-                        if let Some(list) = next
-                            .pointer_mut("/metadata/finalizers")
-                            .and_then(Value::as_array_mut)
-                        {
-                            list.retain(|f| f != finalizer);
-                        }
-                        Ok(Change::Replace(next))
-                    })
+                    .modify(
+                        node.kind,
+                        &node.namespace,
+                        &node.name,
+                        None,
+                        &options,
+                        |current| {
+                            let mut next = current.clone();
+                            if let Some(list) = next
+                                .pointer_mut("/metadata/finalizers")
+                                .and_then(Value::as_array_mut)
+                            {
+                                list.retain(|f| f != finalizer);
+                            }
+                            Ok(Change::Replace(next))
+                        },
+                    )
                     .await
                     .map(|_| ())
             }
@@ -227,8 +262,14 @@ mod tests {
 
     #[test]
     fn orphans_of_a_vanished_owner_are_deleted() {
-        let nodes = [node("rs", "web-1", "rs1", &["d1"]), node("po", "web-1-a", "p1", &["rs1"])];
-        assert_eq!(plan(&nodes), vec![Action::Delete(0, Propagation::Background)]);
+        let nodes = [
+            node("rs", "web-1", "rs1", &["d1"]),
+            node("po", "web-1-a", "p1", &["rs1"]),
+        ];
+        assert_eq!(
+            plan(&nodes),
+            vec![Action::Delete(0, Propagation::Background)]
+        );
     }
 
     #[test]
@@ -247,8 +288,14 @@ mod tests {
     fn foreground_deletes_dependents_first_then_releases_the_owner() {
         let owner = deleting(node("deploy", "web", "d1", &[]), FOREGROUND_FINALIZER);
         let nodes = [owner.clone(), node("rs", "web-1", "rs1", &["d1"])];
-        assert_eq!(plan(&nodes), vec![Action::Delete(1, Propagation::Foreground)]);
-        assert_eq!(plan(&[owner]), vec![Action::Release(0, FOREGROUND_FINALIZER)]);
+        assert_eq!(
+            plan(&nodes),
+            vec![Action::Delete(1, Propagation::Foreground)]
+        );
+        assert_eq!(
+            plan(&[owner]),
+            vec![Action::Release(0, FOREGROUND_FINALIZER)]
+        );
     }
 
     #[test]
@@ -258,6 +305,9 @@ mod tests {
         let mut refs = BTreeSet::new();
         refs.insert("d1".to_owned());
         assert_eq!(plan(&nodes), vec![Action::DropOwners(1, refs)]);
-        assert_eq!(plan(&[owner, node("rs", "web-1", "rs1", &[])]), vec![Action::Release(0, ORPHAN_FINALIZER)]);
+        assert_eq!(
+            plan(&[owner, node("rs", "web-1", "rs1", &[])]),
+            vec![Action::Release(0, ORPHAN_FINALIZER)]
+        );
     }
 }

@@ -36,8 +36,18 @@ pub async fn run(resources: Resources, mut leadership: LeaderWatch, cancel: Canc
         let leading = cancel.child_token();
         let tasks = TaskTracker::new();
         let resources = Arc::new(resources.clone());
-        tasks.spawn(drive("garbage collector", Arc::clone(&resources), leading.clone(), gc::reconcile));
-        tasks.spawn(drive("namespace", Arc::clone(&resources), leading.clone(), namespace::reconcile));
+        tasks.spawn(drive(
+            "garbage collector",
+            Arc::clone(&resources),
+            leading.clone(),
+            gc::reconcile,
+        ));
+        tasks.spawn(drive(
+            "namespace",
+            Arc::clone(&resources),
+            leading.clone(),
+            namespace::reconcile,
+        ));
         tasks.close();
         tokio::select! {
             () = cancel.cancelled() => {}
@@ -49,13 +59,21 @@ pub async fn run(resources: Resources, mut leadership: LeaderWatch, cancel: Canc
 }
 
 /// Runs `pass` after every burst of changes to the store and every [`RESYNC`], until `cancel`.
-async fn drive<F, Fut>(name: &'static str, resources: Arc<Resources>, cancel: CancellationToken, pass: F)
-where
+async fn drive<F, Fut>(
+    name: &'static str,
+    resources: Arc<Resources>,
+    cancel: CancellationToken,
+    pass: F,
+) where
     F: Fn(Arc<Resources>) -> Fut,
     Fut: std::future::Future<Output = Result<(), crate::api::ApiError>>,
 {
     loop {
-        let revision = match resources.store().read(crate::store::Consistency::Local).await {
+        let revision = match resources
+            .store()
+            .read(crate::store::Consistency::Local)
+            .await
+        {
             Ok(reader) => reader.applied_revision().await,
             Err(error) => Err(error),
         };

@@ -114,7 +114,9 @@ impl Job {
 fn lock(pending: &Pending) -> MutexGuard<'_, BTreeMap<u64, Entry<TypeConfig>>> {
     // A panic while holding the lock leaves the map as it was: every critical section is a
     // single insert, removal or copy.
-    pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    pending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The writer thread: takes every job queued, commits them in one transaction, then answers
@@ -129,7 +131,11 @@ fn write_loop(db: &Database, pending: &Pending, jobs: &mpsc::Receiver<Job>) {
             }
         }
         let result = commit_group(db, &group).map_err(|e| error_chain(&e));
-        tracing::trace!(jobs = group.len(), ok = result.is_ok(), "log writes committed");
+        tracing::trace!(
+            jobs = group.len(),
+            ok = result.is_ok(),
+            "log writes committed"
+        );
         if result.is_ok() {
             let mut pending = lock(pending);
             for job in &group {
@@ -144,9 +150,9 @@ fn write_loop(db: &Database, pending: &Pending, jobs: &mpsc::Receiver<Job>) {
         }
         for job in group {
             match job {
-                Job::Append { flushed, .. } => flushed.log_io_completed(
-                    result.clone().map_err(std::io::Error::other),
-                ),
+                Job::Append { flushed, .. } => {
+                    flushed.log_io_completed(result.clone().map_err(std::io::Error::other))
+                }
                 Job::Truncate { done, .. } | Job::Purge { done, .. } => {
                     let _ = done.send(result.clone());
                 }

@@ -178,3 +178,85 @@ impl<'a> Reader<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONTEXT: Context = Context::Message("ObjectMeta");
+
+    /// Every field of `bytes`, or the first error's message.
+    fn fields(bytes: &[u8]) -> Result<Vec<(u32, u8)>, String> {
+        let mut reader = Reader::new(CONTEXT, bytes);
+        let mut fields = Vec::new();
+        while let Some((at, wire)) = reader.next_field().map_err(|error| error.to_string())? {
+            fields.push((at.field, wire.wire_type()));
+        }
+        Ok(fields)
+    }
+
+    #[test]
+    fn every_wire_type_kubernetes_can_send_is_read_and_skipped_correctly() {
+        // 7: varint 300, 1: "ab", 20: fixed64, 21: fixed32.
+        let bytes = [
+            0x38, 0xac, 0x02, 0x0a, 0x02, b'a', b'b', 0xa1, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0xad,
+            0x01, 1, 2, 3, 4,
+        ];
+        assert_eq!(fields(&bytes), Ok(vec![(7, 0), (1, 2), (20, 1), (21, 5)]));
+        let mut reader = Reader::new(CONTEXT, &bytes);
+        let (at, wire) = reader.next_field().unwrap().unwrap();
+        assert_eq!(at.varint(wire).unwrap(), 300);
+    }
+
+    #[test]
+    fn truncated_input_is_an_error() {
+        let truncated_tag = fields(&[0x80]);
+        assert_eq!(
+            truncated_tag,
+            Err("ObjectMeta ends inside a varint".to_owned())
+        );
+        let truncated_value = fields(&[0x38, 0xff, 0xff]);
+        assert_eq!(
+            truncated_value,
+            Err("ObjectMeta ends inside a varint".to_owned())
+        );
+        let truncated_length = fields(&[0x0a, 0x05, b'a']);
+        let message = "field 1 of ObjectMeta is 5 bytes long but only 1 bytes remain";
+        assert_eq!(truncated_length, Err(message.to_owned()));
+        let truncated_fixed = fields(&[0x09, 1, 2]);
+        let message = "field 1 of ObjectMeta is 8 bytes long but only 2 bytes remain";
+        assert_eq!(truncated_fixed, Err(message.to_owned()));
+    }
+
+    #[test]
+    fn a_varint_longer_than_ten_bytes_is_an_error() {
+        let overlong = [
+            0x38, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01,
+        ];
+        let message = "ObjectMeta holds a varint longer than ten bytes";
+        assert_eq!(fields(&overlong), Err(message.to_owned()));
+    }
+
+    #[test]
+    fn groups_and_undefined_wire_types_are_errors() {
+        for wire_type in [3_u8, 4, 6, 7] {
+            let message = format!(
+                "field 2 of ObjectMeta has wire type {wire_type}, which does not fit its type"
+            );
+            assert_eq!(fields(&[0x10 | wire_type]), Err(message));
+        }
+    }
+
+    #[test]
+    fn map_entries_are_named_in_errors() {
+        let context = Context::MapEntry {
+            message: "ObjectMeta",
+            field: "labels",
+        };
+        let error = Reader::new(context, &[0x0a]).next_field().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the labels entry of ObjectMeta ends inside a varint"
+        );
+    }
+}
