@@ -165,8 +165,8 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Starts the API server, the system-namespace bootstrap and the leader-only controllers, and
-/// writes the admin kubeconfig.
+/// Starts the API server, its RBAC authorizer, the RBAC-policy and system-namespace bootstrap
+/// and the leader-only controllers, and writes the admin kubeconfig.
 async fn start_api(
     args: &Args,
     store: &Arc<Store>,
@@ -213,10 +213,15 @@ async fn start_api(
         api.routes(),
         cancel.clone(),
     ));
+    api.start_authorizer(tasks, cancel.clone());
     {
         let api = Arc::clone(&api);
         let cancel = cancel.clone();
-        tasks.spawn(async move { api.bootstrap(&cancel).await });
+        // The policy first, so a node whose system namespaces exist has its RBAC policy too.
+        tasks.spawn(async move {
+            api.bootstrap_policy(&cancel).await;
+            api.bootstrap(&cancel).await;
+        });
     }
     tasks.spawn(shoal_control::controllers::run(
         api.resources().clone(),

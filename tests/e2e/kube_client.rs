@@ -424,3 +424,57 @@ fn cm_without_managed(cm: &ConfigMap) -> ConfigMap {
     cm.metadata.managed_fields = None;
     cm
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_requests_get_401_and_health_is_open() {
+    let plane = ControlPlane::start();
+    let ca = reqwest::Certificate::from_pem(&plane.ca_pem()).expect("the cluster CA");
+    let http = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .use_rustls_tls()
+        .build()
+        .expect("an HTTPS client");
+    let url = format!("{}/api/v1/namespaces/default/pods", plane.api_url);
+
+    for token in [None, Some("not-the-token")] {
+        let mut request = http.get(&url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the server answers");
+        assert_eq!(response.status(), 401);
+        let status: serde_json::Value = response.json().await.expect("a Status body");
+        assert_eq!(status["kind"], "Status");
+        assert_eq!(status["reason"], "Unauthorized");
+        assert_eq!(status["code"], 401);
+    }
+    let response = http
+        .get(&url)
+        .bearer_auth(plane.admin_token())
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status(), 200);
+    let list: serde_json::Value = response.json().await.expect("a PodList");
+    assert_eq!(list["kind"], "PodList");
+
+    let health = http
+        .get(format!("{}/healthz", plane.api_url))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.text().await.expect("a body"), "ok");
+
+    let plain = plane.api_url.replace("https://", "http://");
+    let response = reqwest::Client::new()
+        .get(format!("{plain}/api"))
+        .send()
+        .await
+        .expect("the server answers plain HTTP with an error");
+    assert_eq!(
+        response.status(),
+        400,
+        "plain HTTP is refused on the TLS port"
+    );
+}

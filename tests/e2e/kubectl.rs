@@ -44,18 +44,11 @@ fn fixture(name: &str) -> String {
         .into_owned()
 }
 
-/// `apply -f` (or `create -f`) args, with `--validate=false` where the kubectl needs it.
-fn with_file<'a>(
-    kubectl: Kubectl,
-    verb: &'a str,
-    file: &'a str,
-    extra: &[&'a str],
-) -> Vec<&'a str> {
+/// `apply -f` (or `create -f`) args. Every kubectl validates as against Kubernetes: 1.27
+/// and 1.28 through OpenAPI v2, later releases through v3.
+fn with_file<'a>(verb: &'a str, file: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![verb, "-f", file];
     args.extend_from_slice(extra);
-    if kubectl.needs_validate_false() {
-        args.push("--validate=false");
-    }
     args
 }
 
@@ -91,7 +84,7 @@ fn scenario(kubectl: Kubectl) {
     );
 
     tracing::info!("--- create from a multi-document file");
-    let out = ok(&plane, kubectl, &with_file(kubectl, "apply", &app, &[]));
+    let out = ok(&plane, kubectl, &with_file("apply", &app, &[]));
     assert_eq!(
         lines(&out),
         [
@@ -127,7 +120,7 @@ fn scenario(kubectl: Kubectl) {
     let out = ok(
         &plane,
         kubectl,
-        &with_file(kubectl, "apply", &fixture("app-v2.yaml"), &[]),
+        &with_file("apply", &fixture("app-v2.yaml"), &[]),
     );
     assert_eq!(
         lines(&out),
@@ -346,7 +339,6 @@ fn scenario(kubectl: Kubectl) {
         &plane,
         kubectl,
         &with_file(
-            kubectl,
             "apply",
             &greeting,
             &["--server-side", "--field-manager=alice"],
@@ -357,7 +349,7 @@ fn scenario(kubectl: Kubectl) {
     let err = fails(
         &plane,
         kubectl,
-        &with_file(kubectl, "apply", &hi, &["--server-side"]),
+        &with_file("apply", &hi, &["--server-side"]),
     );
     assert!(
         err.contains("Apply failed with 1 conflict: conflict with \"alice\": .data.GREETING"),
@@ -366,12 +358,7 @@ fn scenario(kubectl: Kubectl) {
     let out = ok(
         &plane,
         kubectl,
-        &with_file(
-            kubectl,
-            "apply",
-            &hi,
-            &["--server-side", "--force-conflicts"],
-        ),
+        &with_file("apply", &hi, &["--server-side", "--force-conflicts"]),
     );
     assert_eq!(out.trim(), "configmap/greeting serverside-applied");
     let value = ok(
@@ -383,12 +370,7 @@ fn scenario(kubectl: Kubectl) {
     let out = ok(
         &plane,
         kubectl,
-        &with_file(
-            kubectl,
-            "apply",
-            &app,
-            &["--server-side", "--force-conflicts"],
-        ),
+        &with_file("apply", &app, &["--server-side", "--force-conflicts"]),
     );
     assert!(
         out.contains("deployment.apps/web serverside-applied"),
@@ -408,7 +390,7 @@ fn scenario(kubectl: Kubectl) {
             "source":{{"component":"deployment-controller"}},"count":1,
             "firstTimestamp":"2026-01-01T00:00:00Z","lastTimestamp":"2026-01-01T00:00:00Z"}}"#
     );
-    let run = plane.kubectl_stdin(kubectl, &with_file(kubectl, "create", "-", &[]), &event);
+    let run = plane.kubectl_stdin(kubectl, &with_file("create", "-", &[]), &event);
     assert_eq!(run.code, Some(0), "{run:?}");
     let out = ok(&plane, kubectl, &["describe", "deploy", "web"]);
     assert!(lines(&out).iter().any(|l| l == "Name: web"), "{out}");
@@ -444,7 +426,7 @@ fn scenario(kubectl: Kubectl) {
     assert!(first.starts_with("NAME"), "{first}");
     let run = plane.kubectl_stdin(
         kubectl,
-        &with_file(kubectl, "create", "-", &[]),
+        &with_file("create", "-", &[]),
         r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"watched"},"data":{"a":"b"}}"#,
     );
     assert_eq!(run.code, Some(0), "{run:?}");
@@ -466,7 +448,7 @@ fn scenario(kubectl: Kubectl) {
     let owner_uid = {
         let run = plane.kubectl_stdin(
             kubectl,
-            &with_file(kubectl, "create", "-", &["-o", "jsonpath={.metadata.uid}"]),
+            &with_file("create", "-", &["-o", "jsonpath={.metadata.uid}"]),
             r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"owner"}}"#,
         );
         assert_eq!(run.code, Some(0), "{run:?}");
@@ -480,7 +462,7 @@ fn scenario(kubectl: Kubectl) {
         let owner = format!("owner-{name}");
         let run = plane.kubectl_stdin(
             kubectl,
-            &with_file(kubectl, "create", "-", &["-o", "jsonpath={.metadata.uid}"]),
+            &with_file("create", "-", &["-o", "jsonpath={.metadata.uid}"]),
             &format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{owner}"}}}}"#),
         );
         assert_eq!(run.code, Some(0), "{run:?}");
@@ -490,7 +472,7 @@ fn scenario(kubectl: Kubectl) {
                 "ownerReferences":[{{"apiVersion":"v1","kind":"ConfigMap","name":"{owner}","uid":"{uid}"}},
                                    {{"apiVersion":"v1","kind":"ConfigMap","name":"owner","uid":"{owner_uid}"}}]}}}}"#
         );
-        let run = plane.kubectl_stdin(kubectl, &with_file(kubectl, "create", "-", &[]), &dependent);
+        let run = plane.kubectl_stdin(kubectl, &with_file("create", "-", &[]), &dependent);
         assert_eq!(run.code, Some(0), "{run:?}");
         // With a second, living owner the dependent stays; remove that owner reference first
         // so this owner is the only one.
@@ -539,13 +521,97 @@ fn scenario(kubectl: Kubectl) {
         );
     }
 
+    tracing::info!("--- generators (protobuf request bodies from kubectl 1.32 on)");
+    let out = ok(
+        &plane,
+        kubectl,
+        &[
+            "create",
+            "configmap",
+            "generated",
+            "--from-literal=mode=fast",
+        ],
+    );
+    assert_eq!(out.trim(), "configmap/generated created");
+    let out = ok(
+        &plane,
+        kubectl,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "token",
+            "--from-literal=key=s3cret",
+        ],
+    );
+    assert_eq!(out.trim(), "secret/token created");
+    let secret = ok(
+        &plane,
+        kubectl,
+        &[
+            "get",
+            "secret",
+            "token",
+            "-o",
+            "jsonpath={.data.key} {.type}",
+        ],
+    );
+    assert_eq!(secret, "czNjcmV0 Opaque");
+    let out = ok(
+        &plane,
+        kubectl,
+        &[
+            "create",
+            "deployment",
+            "gen",
+            "--image=registry.example/gen:1",
+            "--replicas=3",
+            "--port=8080",
+        ],
+    );
+    assert_eq!(out.trim(), "deployment.apps/gen created");
+    let spec = ok(
+        &plane,
+        kubectl,
+        &[
+            "get",
+            "deploy",
+            "gen",
+            "-o",
+            "jsonpath={.spec.replicas} {.spec.selector.matchLabels.app} {.spec.template.spec.containers[0].ports[0].containerPort}",
+        ],
+    );
+    assert_eq!(spec, "3 gen 8080");
+    let out = ok(&plane, kubectl, &["delete", "deploy", "gen"]);
+    assert_eq!(out.trim(), "deployment.apps \"gen\" deleted");
+
+    {
+        tracing::info!("--- fieldValidation=Warn keeps the object and warns");
+        let run = plane.kubectl(
+            kubectl,
+            &[
+                "apply",
+                "-f",
+                &fixture("unknown-field.yaml"),
+                "--validate=warn",
+            ],
+        );
+        assert_eq!(run.code, Some(0), "{run:?}");
+        assert!(
+            run.stderr.contains("Warning: unknown field \"bogus\""),
+            "{run:?}"
+        );
+        assert_eq!(run.stdout.trim(), "configmap/typo created");
+        ok(&plane, kubectl, &["delete", "cm", "typo"]);
+    }
+
     tracing::info!("--- namespaces");
     let out = ok(&plane, kubectl, &["create", "namespace", "wasm-apps"]);
     assert_eq!(out.trim(), "namespace/wasm-apps created");
     let out = ok(
         &plane,
         kubectl,
-        &with_file(kubectl, "apply", &app, &["-n", "wasm-apps"]),
+        &with_file("apply", &app, &["-n", "wasm-apps"]),
     );
     assert!(out.contains("deployment.apps/web created"), "{out}");
     let out = lines(&ok(&plane, kubectl, &["get", "ns"]));
@@ -573,19 +639,14 @@ fn scenario(kubectl: Kubectl) {
             "--validate=strict",
         ],
     );
-    if kubectl.needs_validate_false() {
-        // kubectl 1.27/1.28 validate on the client with OpenAPI v2, which is not served.
-        assert!(err.contains("error"), "{err}");
-    } else {
-        assert!(
-            err.contains("strict decoding error: unknown field \"bogus\""),
-            "{err}"
-        );
-    }
+    assert!(
+        err.contains("strict decoding error: unknown field \"bogus\""),
+        "{err}"
+    );
     let err = fails(
         &plane,
         kubectl,
-        &with_file(kubectl, "apply", &fixture("invalid.yaml"), &[]),
+        &with_file("apply", &fixture("invalid.yaml"), &[]),
     );
     assert!(
         err.contains("The Deployment \"bad\" is invalid:")
@@ -595,7 +656,7 @@ fn scenario(kubectl: Kubectl) {
     let err = fails(
         &plane,
         kubectl,
-        &with_file(kubectl, "apply", &fixture("elsewhere.yaml"), &[]),
+        &with_file("apply", &fixture("elsewhere.yaml"), &[]),
     );
     assert!(err.contains("namespaces \"nowhere\" not found"), "{err}");
     let err = fails(&plane, kubectl, &["get", "deploy", "nope"]);

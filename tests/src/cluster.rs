@@ -42,12 +42,6 @@ impl Kubectl {
             }
         }
     }
-
-    /// Whether this kubectl validates with OpenAPI v2 (protobuf), which Shoal does not serve:
-    /// such kubectls need `--validate=false` for apply and create.
-    pub fn needs_validate_false(self) -> bool {
-        matches!(self, Kubectl::Minor(minor) if minor <= 28)
-    }
 }
 
 fn which(program: &str) -> Option<PathBuf> {

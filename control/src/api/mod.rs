@@ -4,7 +4,8 @@
 //! A request is authenticated first (bearer tokens; only `/healthz`, `/livez` and `/readyz`
 //! answer anonymous callers), then served by discovery and OpenAPI, or parsed into a
 //! [`request::Target`] and dispatched by verb to [`resources::Resources`], which does what
-//! kube-apiserver's registry does: admission, conditional writes, retries.
+//! kube-apiserver's registry does: admission, conditional writes, retries. Every authenticated
+//! request is authorized by RBAC (`rbac`) first.
 
 mod admission;
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod kubeconfig;
 pub mod openapi;
 pub mod openapi_v2;
 pub mod protobuf;
+mod rbac;
 pub mod request;
 pub mod resources;
 mod subresources;
@@ -72,6 +74,7 @@ pub struct ApiServer {
     config: ApiConfig,
     resources: Resources,
     authenticator: Arc<Authenticator>,
+    rbac: rbac::Rbac,
     /// Watch streams, which outlive the request that started them.
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -87,6 +90,7 @@ impl ApiServer {
             config,
             resources: Resources::new(store),
             authenticator,
+            rbac: rbac::Rbac::new(),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         })
@@ -126,6 +130,17 @@ impl ApiServer {
                 }
             }
         }
+    }
+
+    /// Creates the bootstrap RBAC policy (`cluster-admin`, discovery, `admin`, `edit`, `view`)
+    /// where it does not exist yet, retrying while the cluster has no leader, until `cancel`.
+    pub async fn bootstrap_policy(&self, cancel: &CancellationToken) {
+        rbac::bootstrap(&self.resources, cancel).await;
+    }
+
+    /// Keeps the authorizer's view of Roles and bindings current, on `tasks`, until `cancel`.
+    pub fn start_authorizer(&self, tasks: &TaskTracker, cancel: CancellationToken) {
+        self.rbac.start(self.resources.clone(), tasks, cancel);
     }
 
     /// Ends every watch stream and waits for them.
@@ -194,7 +209,10 @@ impl ApiServer {
                     }
                 },
             );
+        // Discovery and OpenAPI are non-resource GETs of their path.
+        let server = Arc::clone(self);
         let described = authenticated
+            .and(warp::path::full())
             .and(
                 openapi_v2::routes()
                     .or(discovery::routes())
@@ -202,7 +220,19 @@ impl ApiServer {
                     .or(openapi::routes())
                     .unify(),
             )
-            .map(|_user: User, response: Response| response);
+            .and_then(
+                move |user: User, path: warp::path::FullPath, response: Response| {
+                    let server = Arc::clone(&server);
+                    async move {
+                        let attributes =
+                            rbac::Attributes::non_resource(&user, rbac::Verb::Get, path.as_str());
+                        Ok::<_, Infallible>(match server.rbac.authorize(&attributes).await {
+                            Ok(()) => response,
+                            Err(error) => error.into_response(),
+                        })
+                    }
+                },
+            );
         health
             .or(described)
             .unify()
@@ -228,10 +258,21 @@ impl ApiServer {
 
     async fn dispatch(&self, request: Request) -> Result<Response, ApiError> {
         let target = match request::parse_path(&request.path) {
-            None => return Err(ApiError::NoRoute),
+            None => {
+                // As in Kubernetes, a path nothing serves is authorized before it is not found.
+                let path =
+                    rbac::Attributes::for_path(&request.user, &request.method, &request.path);
+                if let Some(attributes) = path {
+                    self.rbac.authorize(&attributes).await?;
+                }
+                return Err(ApiError::NoRoute);
+            }
             Some(target) => target?,
         };
-        authorize(&request.user, &request.method, &target)?;
+        let attributes =
+            rbac::Attributes::for_target(&request.user, &request.method, &target, &request.query)
+                .ok_or(ApiError::MethodNotAllowed)?;
+        self.rbac.authorize(&attributes).await?;
         let name = target.name.clone();
         match (&request.method, name, target.subresource) {
             (&Method::GET, None, None) => self.list(&request, &target).await,
@@ -522,38 +563,6 @@ impl Request {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
-}
-
-/// Authorization. Members of `system:masters` may do everything; finer-grained RBAC over
-/// Roles and bindings is not enforced yet, so everyone else is refused.
-fn authorize(user: &User, method: &Method, target: &Target) -> Result<(), ApiError> {
-    if user.groups.iter().any(|g| g == "system:masters") {
-        return Ok(());
-    }
-    let verb = match (method, target.name.is_some()) {
-        (&Method::GET, false) => "list",
-        (&Method::GET, true) => "get",
-        (&Method::POST, _) => "create",
-        (&Method::PUT, _) => "update",
-        (&Method::PATCH, _) => "patch",
-        (&Method::DELETE, false) => "deletecollection",
-        (&Method::DELETE, true) => "delete",
-        _ => "unknown",
-    };
-    let scope = match &target.namespace {
-        Some(ns) => format!(" in the namespace \"{ns}\""),
-        None => " at the cluster scope".to_owned(),
-    };
-    let resource = match target.subresource {
-        Some(sub) => format!("{}/{}", target.kind.plural, sub.name()),
-        None => target.kind.plural.to_owned(),
-    };
-    Err(ApiError::Forbidden(format!(
-        "{} is forbidden: User \"{}\" cannot {verb} resource \"{resource}\" in API group \"{}\"{scope}",
-        target.resource(),
-        user.name,
-        target.kind.group
-    )))
 }
 
 fn consistency(query: &Query) -> Consistency {

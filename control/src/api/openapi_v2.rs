@@ -18,11 +18,11 @@ use prost::Message as _;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha512};
 use shoal_manifests::registry::{KINDS, KindInfo};
+use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::http::header::{CACHE_CONTROL, ETAG, HeaderValue, VARY};
 use warp::reply::Response;
-use warp::{Filter, Reply};
 
 use super::discovery::{bytes_response, git_version, to_json};
 
@@ -646,11 +646,13 @@ fn reply(format: Format, if_none_match: Option<&str>) -> Response {
             tag == "*" || tag.trim_start_matches("W/") == encoded.etag
         })
     });
-    let mut response = if fresh {
-        StatusCode::NOT_MODIFIED.into_response()
+    // A 304 names the type too: kubectl's HTTP cache copies its headers onto the stored answer.
+    let (status, body) = if fresh {
+        (StatusCode::NOT_MODIFIED, Bytes::new())
     } else {
-        bytes_response(StatusCode::OK, content_type, encoded.body.clone())
+        (StatusCode::OK, encoded.body.clone())
     };
+    let mut response = bytes_response(status, content_type, body);
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&encoded.etag) {
         headers.insert(ETAG, value);
@@ -932,6 +934,7 @@ mod tests {
     #[tokio::test]
     async fn etags_revalidate() {
         use tower_service::Service;
+        use warp::http::header::CONTENT_TYPE;
 
         assert_ne!(PROTOBUF_BODY.etag, JSON_BODY.etag);
         let mut service = warp::service(routes());
@@ -954,8 +957,10 @@ mod tests {
             assert_eq!(response.headers()[ETAG], encoded.etag.as_str());
             assert_eq!(response.headers()[CACHE_CONTROL], "no-cache, private");
             assert_eq!(response.headers()[VARY], "Accept");
+            let content_type = response.headers()[CONTENT_TYPE].clone();
             let response = service.call(request(Some(&encoded.etag))).await.unwrap();
             assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+            assert_eq!(response.headers()[CONTENT_TYPE], content_type);
             let response = service.call(request(Some("\"0BAD\""))).await.unwrap();
             assert_eq!(response.status(), StatusCode::OK);
         }
