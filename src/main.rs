@@ -4,6 +4,7 @@
 mod bench;
 mod member;
 mod sandbox_bench;
+mod scheduler_bench;
 mod server;
 mod store_bench;
 mod validate;

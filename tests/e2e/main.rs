@@ -4,4 +4,6 @@ mod api_cluster;
 mod kube_client;
 mod kubectl;
 mod raft;
+mod rbac;
+mod rollout;
 mod validate;

@@ -23,30 +23,18 @@ pub(super) fn prepare_update(
     validation: FieldValidation,
     name: &str,
 ) -> Result<(Value, Vec<String>), ApiError> {
+    // The status endpoint takes only the status from the body; the object's own endpoint keeps
+    // the stored status, except a Node's endpoint, which takes both.
     let mut next = match subresource {
         Some(Subresource::Status) => {
             let mut next = current.clone();
-            match proposed.get("status") {
-                Some(status) => next["status"] = status.clone(),
-                None => {
-                    if let Some(map) = next.as_object_mut() {
-                        map.remove("status");
-                    }
-                }
-            }
+            copy_status(&mut next, &proposed);
             next
         }
         _ => {
             let mut next = proposed;
             if kind.has_subresource(Subresource::Status) && kind.kind != "Node" {
-                match current.get("status") {
-                    Some(status) => next["status"] = status.clone(),
-                    None => {
-                        if let Some(map) = next.as_object_mut() {
-                            map.remove("status");
-                        }
-                    }
-                }
+                copy_status(&mut next, current);
             }
             next
         }
@@ -64,14 +52,7 @@ pub(super) fn prepare_update(
             "deletionGracePeriodSeconds",
             "generation",
         ] {
-            match old_meta.and_then(|m| m.get(field)) {
-                Some(value) => {
-                    meta.insert(field.to_owned(), value.clone());
-                }
-                None => {
-                    meta.remove(field);
-                }
-            }
+            copy_field(meta, old_meta, field);
         }
         meta.remove("resourceVersion");
         meta.remove("selfLink");
@@ -90,6 +71,24 @@ pub(super) fn prepare_update(
         value["metadata"]["managedFields"] = managed.clone();
     }
     Ok((value, warnings))
+}
+
+fn copy_status(to: &mut Value, from: &Value) {
+    if let Some(to) = to.as_object_mut() {
+        copy_field(to, from.as_object(), "status");
+    }
+}
+
+/// Sets `field` of `to` to that of `from`, or removes it where `from` has none.
+fn copy_field(to: &mut Map<String, Value>, from: Option<&Map<String, Value>>, field: &str) {
+    match from.and_then(|from| from.get(field)) {
+        Some(value) => {
+            to.insert(field.to_owned(), value.clone());
+        }
+        None => {
+            to.remove(field);
+        }
+    }
 }
 
 /// Everything of an object but its metadata and status: what a change of bumps `generation`.
@@ -204,28 +203,21 @@ pub(super) fn check_type(kind: &KindInfo, body: &mut Value) -> Result<(), ApiErr
             "the request body must be a JSON object".to_owned(),
         ));
     };
-    match map.get("apiVersion").and_then(Value::as_str) {
-        None | Some("") => {
-            map.insert("apiVersion".to_owned(), Value::from(kind.api_version));
-        }
-        Some(v) if v == kind.api_version => {}
-        Some(v) => {
-            return Err(ApiError::BadRequest(format!(
-                "the API version in the data ({v}) does not match the expected API version ({})",
-                kind.api_version
-            )));
-        }
-    }
-    match map.get("kind").and_then(Value::as_str) {
-        None | Some("") => {
-            map.insert("kind".to_owned(), Value::from(kind.kind));
-        }
-        Some(k) if k == kind.kind => {}
-        Some(k) => {
-            return Err(ApiError::BadRequest(format!(
-                "the kind in the data ({k}) does not match the expected kind ({})",
-                kind.kind
-            )));
+    let fields = [
+        ("apiVersion", "API version", kind.api_version),
+        ("kind", "kind", kind.kind),
+    ];
+    for (field, what, expected) in fields {
+        match map.get(field).and_then(Value::as_str) {
+            None | Some("") => {
+                map.insert(field.to_owned(), Value::from(expected));
+            }
+            Some(found) if found == expected => {}
+            Some(found) => {
+                return Err(ApiError::BadRequest(format!(
+                    "the {what} in the data ({found}) does not match the expected {what} ({expected})"
+                )));
+            }
         }
     }
     Ok(())

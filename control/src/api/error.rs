@@ -287,17 +287,7 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// An error with its sources, for logs.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use crate::store::error_chain;
 
 #[cfg(test)]
 mod tests {

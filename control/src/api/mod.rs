@@ -18,7 +18,7 @@ pub mod protobuf;
 mod rbac;
 pub mod request;
 pub mod resources;
-mod subresources;
+pub(crate) mod subresources;
 pub mod table;
 pub mod tls;
 mod watch;

@@ -587,26 +587,10 @@ impl Resources {
                 });
             }
             let revision = Revision(current_rv.parse().unwrap_or(0));
-            let op = if finished {
-                Op::Delete {
-                    key: key.clone(),
-                    preconditions: Preconditions::revision(revision),
-                }
-            } else {
-                Op::Update {
-                    key: key.clone(),
-                    value: ObjectValue::from_value(&next).map_err(ApiError::from)?,
-                    preconditions: Preconditions::revision(revision),
-                }
-            };
-            let response = self
-                .store
-                .write(Command::single(Timestamp::now(), op))
-                .await?;
-            match response.outcomes.first() {
+            match self.write_at(&key, revision, (!finished).then_some(&next)).await? {
                 Some(OpOutcome::Updated { revision })
                 | Some(OpOutcome::Deleted { revision, .. }) => {
-                    set_resource_version(&mut next, *revision);
+                    set_resource_version(&mut next, revision);
                     return Ok(Written {
                         object: next,
                         warnings,
@@ -709,25 +693,9 @@ impl Resources {
                 return Ok(Deleted::Gone(current));
             }
             let revision = Revision(resource_version(&current).parse().unwrap_or(0));
-            let op = if pending {
-                Op::Update {
-                    key: key.clone(),
-                    value: ObjectValue::from_value(&next).map_err(ApiError::from)?,
-                    preconditions: Preconditions::revision(revision),
-                }
-            } else {
-                Op::Delete {
-                    key: key.clone(),
-                    preconditions: Preconditions::revision(revision),
-                }
-            };
-            let response = self
-                .store
-                .write(Command::single(Timestamp::now(), op))
-                .await?;
-            match response.outcomes.first() {
+            match self.write_at(&key, revision, pending.then_some(&next)).await? {
                 Some(OpOutcome::Updated { revision }) => {
-                    set_resource_version(&mut next, *revision);
+                    set_resource_version(&mut next, revision);
                     return Ok(Deleted::Pending(next));
                 }
                 Some(OpOutcome::Deleted { .. }) => return Ok(Deleted::Gone(current)),
@@ -741,6 +709,35 @@ impl Resources {
             }
         }
         Err(ApiError::modified(&kind.qualified_plural(), name))
+    }
+}
+
+impl Resources {
+    /// Writes `value` under `key` (or deletes the object, for `None`) on the condition that it
+    /// is still at `revision`; returns what the store did.
+    async fn write_at(
+        &self,
+        key: &ObjectKey,
+        revision: Revision,
+        value: Option<&Value>,
+    ) -> Result<Option<OpOutcome>, ApiError> {
+        let preconditions = Preconditions::revision(revision);
+        let op = match value {
+            Some(value) => Op::Update {
+                key: key.clone(),
+                value: ObjectValue::from_value(value).map_err(ApiError::from)?,
+                preconditions,
+            },
+            None => Op::Delete {
+                key: key.clone(),
+                preconditions,
+            },
+        };
+        let response = self
+            .store
+            .write(Command::single(Timestamp::now(), op))
+            .await?;
+        Ok(response.outcomes.into_iter().next())
     }
 }
 

@@ -4,13 +4,16 @@
 
 use serde_json::{Value, json};
 use shoal_manifests::patch::{self, PatchType};
+use shoal_manifests::registry::KindInfo;
 use shoal_manifests::strategy::Schema;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::error::{ApiError, json_response};
 use super::request::Target;
-use super::resources::{Change, DeleteOptions, Resources, WriteOptions, resource_version};
+use super::resources::{
+    Change, DeleteOptions, Resources, WriteOptions, Written, resource_version,
+};
 use crate::store::Consistency;
 
 /// The Scale view of a scalable object.
@@ -140,6 +143,14 @@ pub(crate) async fn patch_scale(
     Ok(json_response(StatusCode::OK, &scale_of(&written.object)))
 }
 
+/// The `Status` a successful eviction or binding answers with.
+fn created_status() -> Response {
+    json_response(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    )
+}
+
 /// `POST pods/<name>/eviction`: deletes the pod with the Eviction's delete options.
 pub(crate) async fn evict(
     resources: &Resources,
@@ -157,10 +168,7 @@ pub(crate) async fn evict(
     resources
         .delete(target.kind, target.namespace_or_empty(), name, &options)
         .await?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-    ))
+    Ok(created_status())
 }
 
 /// `POST pods/<name>/binding`: assigns the pod to the Binding's target node, once.
@@ -179,32 +187,62 @@ pub(crate) async fn bind(
         .filter(|n| !n.is_empty())
         .ok_or_else(|| ApiError::BadRequest("a Binding needs target.name".to_owned()))?
         .to_owned();
+    bind_pod(
+        resources,
+        target.kind,
+        target.namespace_or_empty(),
+        name,
+        &node,
+        None,
+        manager,
+    )
+    .await?;
+    Ok(created_status())
+}
+
+/// The binding rule, shared by `POST pods/<name>/binding` and the scheduler: sets
+/// `spec.nodeName` once; a pod already assigned answers 409. With `uid`, a pod that is not
+/// that one (deleted and created again under the same name) answers 409 too.
+pub(crate) async fn bind_pod(
+    resources: &Resources,
+    kind: &'static KindInfo,
+    namespace: &str,
+    name: &str,
+    node: &str,
+    uid: Option<&str>,
+    manager: &str,
+) -> Result<Written, ApiError> {
     let options = WriteOptions::controller(manager);
     resources
-        .modify(
-            target.kind,
-            target.namespace_or_empty(),
-            name,
-            None,
-            &options,
-            |current| match current.pointer("/spec/nodeName").and_then(Value::as_str) {
-                Some(bound) if !bound.is_empty() => Err(ApiError::Conflict {
-                    resource: "pods".to_owned(),
-                    name: name.to_owned(),
-                    detail: format!("pod {name} is already assigned to node \"{bound}\""),
-                }),
+        .modify(kind, namespace, name, None, &options, |current| {
+            let conflict = |detail: String| ApiError::Conflict {
+                resource: "pods".to_owned(),
+                name: name.to_owned(),
+                detail,
+            };
+            let actual = current
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if let Some(uid) = uid
+                && uid != actual
+            {
+                return Err(conflict(format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+                )));
+            }
+            match current.pointer("/spec/nodeName").and_then(Value::as_str) {
+                Some(bound) if !bound.is_empty() => Err(conflict(format!(
+                    "pod {name} is already assigned to node \"{bound}\""
+                ))),
                 _ => {
                     let mut next = current.clone();
-                    next["spec"]["nodeName"] = Value::from(node.as_str());
+                    next["spec"]["nodeName"] = Value::from(node);
                     Ok(Change::Replace(next))
                 }
-            },
-        )
-        .await?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-    ))
+            }
+        })
+        .await
 }
 
 /// `GET pods/<name>/log`: the node's agent serves logs; until a pod is on a node there are

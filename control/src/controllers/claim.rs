@@ -1,6 +1,7 @@
-//! Controller references, shared by the workload controllers: which object controls which,
+//! What the workload controllers share: controller references (which object controls which),
 //! the claim rule of apimachinery's `ControllerRefManager` (keep what one controls and still
-//! selects, adopt selected orphans, release the rest), and the writes that adopt and release.
+//! selects, adopt selected orphans, release the rest), the writes that adopt and release, and
+//! the typed reads of a pass's snapshot.
 
 use std::collections::BTreeMap;
 
@@ -8,10 +9,12 @@ use serde_json::Value;
 use shoal_manifests::KindInfo;
 use shoal_manifests::k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use shoal_manifests::k8s_openapi::jiff::Timestamp;
+use shoal_manifests::registry;
 use shoal_manifests::selector::LabelSelector;
 
 use crate::api::ApiError;
 use crate::api::resources::{Change, Resources, WriteOptions};
+use crate::store::Consistency;
 
 /// The owner reference that marks `meta`'s object as the controller of another object.
 pub(crate) fn controller_ref(api_version: &str, kind: &str, meta: &ObjectMeta) -> OwnerReference {
@@ -31,11 +34,6 @@ pub(crate) fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
         .iter()
         .flatten()
         .find(|r| r.controller == Some(true))
-}
-
-/// Whether the object is controlled by the object with `uid`.
-pub(crate) fn controlled_by(meta: &ObjectMeta, uid: &str) -> bool {
-    controller_of(meta).is_some_and(|r| r.uid == uid)
 }
 
 /// Whether the object has a deletion timestamp.
@@ -97,7 +95,10 @@ pub(crate) async fn adopt(
             }
             let refs = next["metadata"]
                 .as_object_mut()
-                .map(|meta| meta.entry("ownerReferences").or_insert(Value::Array(Vec::new())))
+                .map(|meta| {
+                    meta.entry("ownerReferences")
+                        .or_insert(Value::Array(Vec::new()))
+                })
                 .and_then(Value::as_array_mut);
             if let Some(refs) = refs {
                 if refs.iter().any(|r| r["controller"] == Value::Bool(true)) {
@@ -182,4 +183,34 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(items: Vec<Value>, what: &s
             }
         })
         .collect()
+}
+
+/// The registry entry of a built-in kind.
+pub(crate) fn kind(group: &str, plural: &str) -> Result<&'static KindInfo, ApiError> {
+    registry::by_resource(group, "v1", plural)
+        .ok_or_else(|| ApiError::Internal(format!("the kind registry has no {plural}")))
+}
+
+/// Lists every object of a kind, decoded.
+pub(crate) async fn list_all<T: serde::de::DeserializeOwned>(
+    resources: &Resources,
+    kind: &'static KindInfo,
+) -> Result<Vec<T>, ApiError> {
+    let listed = resources
+        .list(kind, None, 0, None, Consistency::Local, |_| true)
+        .await?;
+    Ok(decode(listed.items, kind.kind))
+}
+
+/// Groups objects by namespace.
+pub(crate) fn by_namespace<T>(
+    items: Vec<T>,
+    meta: impl Fn(&T) -> Option<&String>,
+) -> BTreeMap<String, Vec<T>> {
+    let mut grouped: BTreeMap<String, Vec<T>> = BTreeMap::new();
+    for item in items {
+        let namespace = meta(&item).cloned().unwrap_or_default();
+        grouped.entry(namespace).or_default().push(item);
+    }
+    grouped
 }

@@ -2,11 +2,15 @@
 //! and idempotently, woken by a watch on the store and by a periodic resync, and is cancelled
 //! the moment this node stops leading.
 //!
-//! Today: the garbage collector (owner references, foreground and orphan deletion) and the
-//! namespace controller (deleting a namespace's contents, then the namespace).
+//! Today: the garbage collector (owner references, foreground and orphan deletion), the
+//! namespace controller (deleting a namespace's contents, then the namespace), and the
+//! ReplicaSet and Deployment controllers (pods from templates, rollouts).
 
+mod claim;
+mod deployment;
 mod gc;
 mod namespace;
+mod replicaset;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::resources::Resources;
+use crate::scheduler;
 use crate::store::{KeyPrefix, LeaderWatch, StoreError};
 
 /// How long changes are gathered before a reconcile pass runs.
@@ -47,6 +52,22 @@ pub async fn run(resources: Resources, mut leadership: LeaderWatch, cancel: Canc
             Arc::clone(&resources),
             leading.clone(),
             namespace::reconcile,
+        ));
+        tasks.spawn(drive(
+            "replicaset",
+            Arc::clone(&resources),
+            leading.clone(),
+            replicaset::reconcile,
+        ));
+        tasks.spawn(drive(
+            "deployment",
+            Arc::clone(&resources),
+            leading.clone(),
+            deployment::reconcile,
+        ));
+        tasks.spawn(scheduler::driver::run(
+            Resources::clone(&resources),
+            leading.clone(),
         ));
         tasks.close();
         tokio::select! {

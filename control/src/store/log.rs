@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
+use super::cluster::error_chain;
 use super::error::{CodecError, StoreError};
 use super::identity::Identity;
 use super::types::{NodeId, TypeConfig};
@@ -201,16 +202,6 @@ fn commit_group(db: &Database, group: &[Job]) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
 
 impl LogStore {
     /// Opens (or creates) the log database at `path` and starts its writer thread.

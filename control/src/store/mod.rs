@@ -47,6 +47,7 @@ use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
 use cluster::Core;
+pub(crate) use cluster::error_chain;
 use identity::Identity;
 use network::{PeerNetwork, Transport};
 use wire::MembershipRequest;

@@ -7,6 +7,7 @@ mod leadership;
 mod machine;
 mod nodes;
 mod pagination;
+mod scheduler;
 mod snapshot;
 mod suite;
 mod tls;
