@@ -165,7 +165,7 @@ fn scenario(kubectl: Kubectl) {
             .any(|l| l.starts_with("default web-config 1 ") && l.ends_with(" app=web")),
         "{out:?}"
     );
-    let run = plane.kubectl(kubectl, &["get", "pods", "-l", "app=web"]);
+    let run = plane.kubectl(kubectl, &["get", "pods", "-l", "app=absent"]);
     assert_eq!(run.code, Some(0));
     assert_eq!(
         run.stderr.trim(),

@@ -310,8 +310,10 @@ fn rollout_status_set_image_history_undo_scale_and_delete() {
             .any(|l| l.starts_with(&format!("{second} 0 0 0 "))),
         "{out:?}"
     );
-    let out = lines(&ok(&plane, &["get", "deploy", "web"]));
-    assert!(out[1].starts_with("web 1/1 1 1 "), "{out:?}");
+    // The Deployment's counts follow its ReplicaSets' status, one controller pass behind.
+    plane.wait_until("the Deployment to count one pod", || {
+        lines(&ok(&plane, &["get", "deploy", "web"]))[1].starts_with("web 1/1 1 1 ")
+    });
 
     tracing::info!("--- deleting the Deployment takes its ReplicaSets and pods");
     let out = ok(&plane, &["delete", "deploy", "web"]);

@@ -165,12 +165,15 @@ impl Serving {
             () = self.cancel.cancelled() => {}
         }
         self.requests.close();
+        // Biased: when the run was cancelled, its instances end at once, so both branches may
+        // be ready by the time this task runs; a cancelled run is a kill, whatever the order.
         let exit = tokio::select! {
-            () = self.requests.wait() => Exit::Completed,
+            biased;
             () = self.cancel.cancelled() => {
                 self.requests.wait().await;
                 Exit::Killed
             }
+            () = self.requests.wait() => Exit::Completed,
         };
         let usage = Usage {
             fuel: self.cpu.consumed(),

@@ -587,7 +587,10 @@ impl Resources {
                 });
             }
             let revision = Revision(current_rv.parse().unwrap_or(0));
-            match self.write_at(&key, revision, (!finished).then_some(&next)).await? {
+            match self
+                .write_at(&key, revision, (!finished).then_some(&next))
+                .await?
+            {
                 Some(OpOutcome::Updated { revision })
                 | Some(OpOutcome::Deleted { revision, .. }) => {
                     set_resource_version(&mut next, revision);
@@ -693,7 +696,10 @@ impl Resources {
                 return Ok(Deleted::Gone(current));
             }
             let revision = Revision(resource_version(&current).parse().unwrap_or(0));
-            match self.write_at(&key, revision, pending.then_some(&next)).await? {
+            match self
+                .write_at(&key, revision, pending.then_some(&next))
+                .await?
+            {
                 Some(OpOutcome::Updated { revision }) => {
                     set_resource_version(&mut next, revision);
                     return Ok(Deleted::Pending(next));

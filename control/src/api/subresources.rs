@@ -11,9 +11,7 @@ use warp::reply::Response;
 
 use super::error::{ApiError, json_response};
 use super::request::Target;
-use super::resources::{
-    Change, DeleteOptions, Resources, WriteOptions, Written, resource_version,
-};
+use super::resources::{Change, DeleteOptions, Resources, WriteOptions, Written, resource_version};
 use crate::store::Consistency;
 
 /// The Scale view of a scalable object.

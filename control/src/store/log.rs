@@ -202,7 +202,6 @@ fn commit_group(db: &Database, group: &[Job]) -> Result<(), StoreError> {
     Ok(())
 }
 
-
 impl LogStore {
     /// Opens (or creates) the log database at `path` and starts its writer thread.
     pub fn open(path: &Path) -> Result<Self, StoreError> {

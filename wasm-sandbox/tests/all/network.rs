@@ -51,13 +51,13 @@ fn handler(rt: &Runtime, file: &str, name: &str, port: u16, env: &[(&str, &str)]
 /// Waits (up to five seconds) until `check` holds, polling every few milliseconds.
 async fn eventually(mut check: impl FnMut() -> bool) {
     let mut tick = tokio::time::interval(Duration::from_millis(5));
-    let waited = tokio::time::timeout(Duration::from_secs(5), async {
+    let waited = tokio::time::timeout(Duration::from_secs(20), async {
         while !check() {
             tick.tick().await;
         }
     })
     .await;
-    assert!(waited.is_ok(), "condition not reached within 5 s");
+    assert!(waited.is_ok(), "condition not reached within 20 s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
