@@ -23,6 +23,7 @@ use super::identity::{Identity, Member};
 use super::log::LogStore;
 use super::machine::StateMachine;
 use super::network::{Body, PeerError, Transport};
+use super::propose::Proposer;
 use super::types::{Command, NodeId, Object, ObjectKey, StoreRaft, TxnResponse};
 use super::wire::{Endpoint, ForwardError, ForwardReply, IdentityReply, MembershipRequest};
 use super::{Membership, blocking};
@@ -47,6 +48,8 @@ type Attempt<'a, R> = Pin<Box<dyn Future<Output = Result<Route<R>, StoreError>> 
 pub(crate) struct Core {
     pub(crate) identity: Identity,
     pub(crate) raft: StoreRaft,
+    /// Where writes queue to share Raft entries.
+    pub(crate) proposer: Proposer,
     pub(crate) machine: StateMachine,
     pub(crate) log: LogStore,
     pub(crate) transport: Arc<Transport>,
@@ -191,14 +194,7 @@ impl Core {
         &self,
         command: &Command,
     ) -> Result<Route<TxnResponse>, StoreError> {
-        match self.raft.client_write(command.clone()).await {
-            Ok(response) => Ok(Route::Done(response.data)),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Ok(Route::Forward(forward_hint(&f)))
-            }
-            Err(RaftError::APIError(e)) => Err(StoreError::Write(Box::new(e))),
-            Err(RaftError::Fatal(e)) => Err(StoreError::RaftStopped(Box::new(e))),
-        }
+        self.proposer.write(command.clone()).await
     }
 
     pub(crate) async fn write(&self, command: &Command) -> Result<TxnResponse, StoreError> {

@@ -25,7 +25,9 @@ use super::codec::{Change, EventKind, Record};
 use super::error::{CodecError, StoreError};
 use super::identity::Member;
 use super::read::Reader;
-use super::types::{Command, NodeId, Op, OpOutcome, Revision, Timestamp, TxnResponse, TypeConfig};
+use super::types::{
+    BatchResponse, Command, NodeId, Op, OpOutcome, Revision, Timestamp, TxnResponse, TypeConfig,
+};
 use super::{blocking, create_database};
 
 /// Objects: storage key to encoded [`Record`].
@@ -99,7 +101,7 @@ pub(crate) struct MachineMeta {
 
 impl MachineMeta {
     pub(crate) fn applied_revision(&self) -> Revision {
-        Revision(self.last_applied.map_or(0, |id| id.index))
+        Revision::through_entry(self.last_applied.map_or(0, |id| id.index))
     }
 
     pub(crate) fn load(
@@ -199,7 +201,7 @@ impl MachineInner {
     fn apply_entries(
         &self,
         entries: Vec<Entry<TypeConfig>>,
-    ) -> Result<(Vec<TxnResponse>, ChangeBatch), StoreError> {
+    ) -> Result<(Vec<BatchResponse>, ChangeBatch), StoreError> {
         let mut txn = self.db.begin_write()?;
         let mut responses = Vec::with_capacity(entries.len());
         let mut changes = Vec::new();
@@ -212,14 +214,10 @@ impl MachineInner {
             let mut history = txn.open_table(HISTORY)?;
             let mut newest: Option<Timestamp> = None;
             for entry in entries {
-                let revision = Revision(entry.log_id.index);
+                let index = entry.log_id.index;
                 meta.last_applied = Some(entry.log_id);
                 let response = match entry.payload {
-                    EntryPayload::Blank => TxnResponse {
-                        revision,
-                        succeeded: true,
-                        outcomes: Vec::new(),
-                    },
+                    EntryPayload::Blank => BatchResponse::default(),
                     EntryPayload::Membership(membership) => {
                         let before = meta.membership.nodes().map(|(id, _)| *id);
                         let left: Vec<NodeId> = before
@@ -227,19 +225,25 @@ impl MachineInner {
                             .collect();
                         meta.retired.extend(left);
                         meta.membership = StoredMembership::new(Some(entry.log_id), membership);
-                        TxnResponse {
-                            revision,
-                            succeeded: true,
-                            outcomes: Vec::new(),
-                        }
+                        BatchResponse::default()
                     }
-                    EntryPayload::Normal(command) => {
-                        newest = newest.max(Some(command.at));
+                    EntryPayload::Normal(batch) => {
                         let mut tables = Tables {
                             objects: &mut objects,
                             history: &mut history,
                         };
-                        tables.apply_command(revision, command, &mut meta, &mut changes)?
+                        let mut answers = Vec::with_capacity(batch.commands.len());
+                        for (slot, command) in batch.commands.into_iter().enumerate() {
+                            newest = newest.max(Some(command.at));
+                            let revision = Revision::of(index, slot);
+                            answers.push(tables.apply_command(
+                                revision,
+                                command,
+                                &mut meta,
+                                &mut changes,
+                            )?);
+                        }
+                        BatchResponse(answers)
                     }
                 };
                 responses.push(response);
@@ -496,7 +500,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((meta.last_applied, meta.membership))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<TxnResponse>, StorageError<NodeId>>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<BatchResponse>, StorageError<NodeId>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,

@@ -26,6 +26,7 @@ pub mod lincheck;
 mod log;
 mod machine;
 mod network;
+mod propose;
 pub mod read;
 mod server;
 mod snapshot;
@@ -65,8 +66,8 @@ pub use network::PeerError;
 pub use read::{ListOptions, ListPage, Reader};
 pub use server::serve;
 pub use types::{
-    Command, KeyPrefix, NodeId, Object, ObjectKey, ObjectValue, Op, OpOutcome, Preconditions,
-    Revision, StoreRaft, Timestamp, TxnResponse, TypeConfig, Uid,
+    Batch, BatchResponse, Command, KeyPrefix, NodeId, Object, ObjectKey, ObjectValue, Op,
+    OpOutcome, Preconditions, Revision, StoreRaft, Timestamp, TxnResponse, TypeConfig, Uid,
 };
 pub use watch::{WatchEvent, Watcher};
 
@@ -209,9 +210,11 @@ impl Store {
         .map_err(|e| StoreError::RaftStopped(Box::new(e)))?;
         let (leadership, leadership_task) =
             leader::follow(raft.metrics(), config.election_timeout_min);
+        let proposer = propose::Proposer::start(raft.clone(), identity.node_id);
         let core = Arc::new(Core {
             identity,
             raft,
+            proposer,
             machine,
             log,
             transport,

@@ -168,7 +168,9 @@ impl MachineInner {
             retired,
             objects: incoming,
         } = decode(data)?;
-        let revision = super::types::Revision(snapshot_meta.last_log_id.map_or(0, |id| id.index));
+        let revision = super::types::Revision::through_entry(
+            snapshot_meta.last_log_id.map_or(0, |id| id.index),
+        );
         let at = Timestamp::default();
 
         let mut txn = self.db.begin_write()?;

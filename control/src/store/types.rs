@@ -16,8 +16,8 @@ pub type NodeId = u64;
 openraft::declare_raft_types!(
     /// The openraft type configuration of Shoal's store.
     pub TypeConfig:
-        D = Command,
-        R = TxnResponse,
+        D = Batch,
+        R = BatchResponse,
         NodeId = NodeId,
         Node = super::identity::Member,
         Entry = openraft::Entry<TypeConfig>,
@@ -28,15 +28,45 @@ openraft::declare_raft_types!(
 /// The Raft handle of this store.
 pub type StoreRaft = openraft::Raft<TypeConfig>;
 
-/// A point in the store's history: the Raft log index of the entry that made a change.
+/// A point in the store's history: the Raft log index of the entry that made a change, and the
+/// position of the change's command inside that entry.
 ///
-/// Every log index is a revision, including entries that changed no object (blank and
-/// membership entries, failed transactions), so revisions strictly increase.
+/// One entry carries a [`Batch`] of up to [`Revision::SLOTS`] commands, so that one log
+/// append (and one fsync) covers many concurrent writes. A revision is `index × SLOTS + slot`:
+/// it still names the log entry (`entry_index`), every command of an entry gets its own
+/// revision, and revisions strictly increase in log order. Entries that change no object
+/// (blank and membership entries, failed transactions) use up their revisions too, so
+/// revisions have gaps; nothing may assume the next revision is one more than the last.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
 #[serde(transparent)]
 pub struct Revision(pub u64);
+
+impl Revision {
+    /// How many commands one log entry may carry.
+    pub const SLOTS: u64 = 1 << 10;
+
+    /// The revision of the command at `slot` of the entry at log `index`.
+    pub fn of(index: u64, slot: usize) -> Self {
+        let slot = u64::try_from(slot).unwrap_or(u64::MAX).min(Self::SLOTS - 1);
+        Revision(index.saturating_mul(Self::SLOTS).saturating_add(slot))
+    }
+
+    /// The last revision the entry at log `index` can hold: everything up to it is known once
+    /// that entry is applied.
+    pub fn through_entry(index: u64) -> Self {
+        if index == 0 {
+            return Revision(0);
+        }
+        Self::of(index, usize::MAX)
+    }
+
+    /// The log index of the entry this revision belongs to.
+    pub fn entry_index(self) -> u64 {
+        self.0 / Self::SLOTS
+    }
+}
 
 impl fmt::Display for Revision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -308,8 +338,8 @@ impl Op {
     }
 }
 
-/// The entry payload proposed to Raft: a transaction of conditional writes that all commit or
-/// none do, with the proposer's clock reading.
+/// A transaction of conditional writes that all commit or none do, with the proposer's clock
+/// reading. Each command gets its own revision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Command {
     /// When the proposer built the command.
@@ -328,7 +358,33 @@ impl Command {
     pub fn single(at: Timestamp, op: Op) -> Self {
         Command { at, ops: vec![op] }
     }
+
+    /// Roughly how many bytes the command takes in the log, to bound a batch's size.
+    pub fn weight(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                Op::Create { key, value, .. } | Op::Update { key, value, .. } => {
+                    key.as_str().len() + value.as_bytes().len()
+                }
+                Op::Delete { key, .. } => key.as_str().len(),
+            })
+            .sum::<usize>()
+            + 16
+    }
 }
+
+/// The payload of one Raft entry: commands from concurrent writers, applied in order, each
+/// independently (one failing does not affect the others).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    pub commands: Vec<Command>,
+}
+
+/// The answer of apply to one entry: one response per command of its batch, in order (none for
+/// blank and membership entries).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BatchResponse(pub Vec<TxnResponse>);
 
 /// An object as stored, with its key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -383,10 +439,10 @@ impl OpOutcome {
     }
 }
 
-/// The answer of apply to one log entry.
+/// The answer of apply to one command.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TxnResponse {
-    /// The revision (log index) of the entry.
+    /// The command's revision.
     pub revision: Revision,
     /// Whether every op held and the transaction committed.
     pub succeeded: bool,
@@ -428,6 +484,18 @@ mod tests {
         assert!(ObjectKey::new("pods", "default", "").is_err());
         assert!(ObjectKey::parse("pods/default").is_err());
         assert!(ObjectKey::parse("pods/a/b/c").is_err());
+    }
+
+    #[test]
+    fn revisions_name_their_entry_and_increase_in_log_order() {
+        assert_eq!(Revision::of(3, 0).entry_index(), 3);
+        assert_eq!(Revision::of(3, 1023).entry_index(), 3);
+        assert!(Revision::of(3, 1023) < Revision::of(4, 0));
+        assert!(Revision::of(3, 0) < Revision::of(3, 1));
+        assert_eq!(Revision::through_entry(3), Revision::of(3, 1023));
+        assert_eq!(Revision::through_entry(0), Revision(0));
+        // A slot past the end is clamped rather than spilling into the next entry.
+        assert_eq!(Revision::of(3, 5000), Revision::of(3, 1023));
     }
 
     #[test]

@@ -383,10 +383,11 @@ async fn a_lagging_follower_catches_up_from_a_snapshot_sent_over_http() {
         .await;
     }
     let mut metrics = cluster.store(leader).metrics();
-    let purged = within(metrics.wait_for(|m| m.purged.is_some_and(|p| p.index > early.0)))
-        .await
-        .expect("node runs")
-        .purged;
+    let purged =
+        within(metrics.wait_for(|m| m.purged.is_some_and(|p| p.index > early.entry_index())))
+            .await
+            .expect("node runs")
+            .purged;
     assert!(
         purged.is_some(),
         "the leader purged the entries the follower misses"
@@ -397,7 +398,7 @@ async fn a_lagging_follower_catches_up_from_a_snapshot_sent_over_http() {
     cluster.converged_with(leader).await;
     let snapshot = cluster.store(lagging).metrics().borrow().snapshot;
     assert!(
-        snapshot.is_some_and(|s| s.index > early.0),
+        snapshot.is_some_and(|s| s.index > early.entry_index()),
         "the follower installed a snapshot: {snapshot:?}"
     );
     let reader = cluster

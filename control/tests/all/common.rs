@@ -85,6 +85,11 @@ pub(crate) fn delete(key: &ObjectKey, preconditions: Preconditions) -> Op {
 }
 
 /// Writes one op and returns the response.
+/// The revision of the first (or only) command of the entry at log `index`.
+pub(crate) fn rev(index: u64) -> Revision {
+    Revision::of(index, 0)
+}
+
 pub(crate) async fn write(store: &Store, op: Op) -> TxnResponse {
     within(store.write(Command::single(Timestamp::now(), op)))
         .await

@@ -157,8 +157,8 @@ async fn revisions_are_log_indexes_and_strictly_increase() {
         let applied = store.metrics().borrow().last_applied.map(|id| id.index);
         assert_eq!(
             applied,
-            Some(revision.0),
-            "the revision is the entry's log index"
+            Some(revision.entry_index()),
+            "the revision names the entry's log index"
         );
         last = revision;
     }

@@ -5,16 +5,20 @@ use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
 use openraft::testing::log_id;
 use openraft::{Entry, EntryPayload};
 use shoal_control::store::{
-    Command, EventKind, KeyPrefix, ListOptions, MachineConfig, Op, Preconditions, Revision,
+    Batch, Command, EventKind, KeyPrefix, ListOptions, MachineConfig, Op, Preconditions, Revision,
     StateMachine, Timestamp, TypeConfig,
 };
 
-use crate::common::{assert_gone, create, delete, key, next_event, update, value_text, within};
+use crate::common::{
+    assert_gone, create, delete, key, next_event, rev, update, value_text, within,
+};
 
 fn entry(index: u64, ops: Vec<Op>) -> Entry<TypeConfig> {
     Entry {
         log_id: log_id(1, 1, index),
-        payload: EntryPayload::Normal(Command::txn(Timestamp(index), ops)),
+        payload: EntryPayload::Normal(Batch {
+            commands: vec![Command::txn(Timestamp(index), ops)],
+        }),
     }
 }
 
@@ -67,10 +71,7 @@ async fn installing_a_snapshot_replaces_the_state_and_live_watchers_see_the_diff
         .await
         .expect("follower applies");
     let reader = follower.reader();
-    let mut watcher = reader
-        .watch(KeyPrefix::all(), Revision(2))
-        .await
-        .expect("watch");
+    let mut watcher = reader.watch(KeyPrefix::all(), rev(2)).await.expect("watch");
 
     let mut data = follower
         .begin_receiving_snapshot()
@@ -86,7 +87,7 @@ async fn installing_a_snapshot_replaces_the_state_and_live_watchers_see_the_diff
     let mut seen = Vec::new();
     for _ in 0..3 {
         let e = next_event(&mut watcher).await;
-        assert_eq!(e.revision, Revision(5));
+        assert_eq!(e.revision, Revision::through_entry(5));
         seen.push((e.kind, e.object.key.name().to_owned()));
     }
     assert_eq!(
@@ -97,27 +98,27 @@ async fn installing_a_snapshot_replaces_the_state_and_live_watchers_see_the_diff
             (EventKind::Deleted, "gone".to_owned()),
         ]
     );
-    assert_eq!(watcher.revision(), Revision(5));
+    assert_eq!(watcher.revision(), Revision::through_entry(5));
 
     // Readers see the leader's objects at the snapshot's revision.
     let page = reader
         .list(ListOptions::all(KeyPrefix::all()))
         .await
         .expect("list");
-    assert_eq!(page.revision, Revision(5));
+    assert_eq!(page.revision, Revision::through_entry(5));
     let names: Vec<&str> = page.items.iter().map(|o| o.key.name()).collect();
     assert_eq!(names, ["changed", "fresh", "same"]);
     assert_eq!(value_text(&page.items[0].value), r#"{"v":2}"#);
-    assert_eq!(page.items[0].mod_revision, Revision(2));
+    assert_eq!(page.items[0].mod_revision, rev(2));
 
     // History from before the snapshot is gone; the watcher continues with later entries.
-    assert_gone(reader.watch(KeyPrefix::all(), Revision(2)).await);
+    assert_gone(reader.watch(KeyPrefix::all(), rev(2)).await);
     follower
         .apply(vec![entry(6, vec![delete(&same, Preconditions::none())])])
         .await
         .expect("follower applies after the snapshot");
     let e = within(watcher.next()).await.expect("event after install");
-    assert_eq!((e.kind, e.revision), (EventKind::Deleted, Revision(6)));
+    assert_eq!((e.kind, e.revision), (EventKind::Deleted, rev(6)));
 
     // The installed snapshot is the follower's current one, and survives a reopen.
     let current = follower

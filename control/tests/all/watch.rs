@@ -6,13 +6,13 @@ use openraft::storage::RaftStateMachine;
 use openraft::testing::log_id;
 use openraft::{Entry, EntryPayload};
 use shoal_control::store::{
-    Command, EventKind, HistoryWindow, KeyPrefix, MachineConfig, Preconditions, Revision,
+    Batch, Command, EventKind, HistoryWindow, KeyPrefix, MachineConfig, Preconditions, Revision,
     StateMachine, StoreError, Timestamp, TypeConfig,
 };
 
 use crate::common::{
-    assert_gone, create, delete, key, must_write, next_event, open, open_with, update, value_text,
-    within,
+    assert_gone, create, delete, key, must_write, next_event, open, open_with, rev, update,
+    value_text, within,
 };
 
 fn pods() -> KeyPrefix {
@@ -34,7 +34,9 @@ async fn replays_from_a_revision_then_follows_live_changes_exactly_once() {
         assert_eq!(event.object.key.name(), format!("p{i}"));
         assert_eq!(event.kind, EventKind::Added);
     }
-    assert_eq!(watcher.revision(), revisions[4]);
+    // The bookmark covers the whole entry of the last replayed change, and nothing later.
+    assert_eq!(watcher.revision().entry_index(), revisions[4].entry_index());
+    assert!(watcher.revision() >= revisions[4]);
 
     let live = must_write(&store, create(&key("pods", "a", "p5"), "{}")).await;
     let event = next_event(&mut watcher).await;
@@ -196,7 +198,9 @@ fn create_entry(index: u64) -> Entry<TypeConfig> {
     let op = create(&key("pods", "a", &format!("p{index:04}")), "{}");
     Entry {
         log_id: log_id(1, 1, index),
-        payload: EntryPayload::Normal(Command::single(Timestamp(index), op)),
+        payload: EntryPayload::Normal(Batch {
+            commands: vec![Command::single(Timestamp(index), op)],
+        }),
     }
 }
 
@@ -217,7 +221,7 @@ async fn changes_seen_in_history_are_not_repeated_from_the_live_feed() {
         .await
         .expect("watch");
     let first = next_event(&mut watcher).await;
-    assert_eq!(first.revision, Revision(1));
+    assert_eq!(first.revision, rev(1));
     for index in 701..=705 {
         machine
             .apply(vec![create_entry(index)])
@@ -225,11 +229,11 @@ async fn changes_seen_in_history_are_not_repeated_from_the_live_feed() {
             .expect("applies");
     }
     for expected in 2..=705 {
-        assert_eq!(next_event(&mut watcher).await.revision, Revision(expected));
+        assert_eq!(next_event(&mut watcher).await.revision, rev(expected));
     }
     machine
         .apply(vec![create_entry(706)])
         .await
         .expect("applies");
-    assert_eq!(next_event(&mut watcher).await.revision, Revision(706));
+    assert_eq!(next_event(&mut watcher).await.revision, rev(706));
 }
