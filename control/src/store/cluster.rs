@@ -66,7 +66,7 @@ impl std::fmt::Debug for Core {
     }
 }
 
-fn forward_hint(f: &ForwardToLeader<NodeId, Member>) -> Option<NodeId> {
+pub(super) fn forward_hint(f: &ForwardToLeader<NodeId, Member>) -> Option<NodeId> {
     f.leader_id
 }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::cluster::Route;
+use super::cluster::{Route, forward_hint};
 use super::error::StoreError;
 use super::types::{Batch, Command, NodeId, StoreRaft, TxnResponse};
 
@@ -132,7 +132,7 @@ fn route_error(
 ) -> Result<Route<TxnResponse>, StoreError> {
     match error {
         RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-            Ok(Route::Forward(f.leader_id))
+            Ok(Route::Forward(forward_hint(f)))
         }
         RaftError::APIError(e) => Err(StoreError::Write(Box::new(e.clone()))),
         RaftError::Fatal(e) => Err(StoreError::RaftStopped(Box::new(e.clone()))),
