@@ -35,6 +35,9 @@ pub(crate) enum Bench {
     Store(crate::store_bench::Args),
     /// Scheduling decisions per second of the pure function: 1,000 nodes, 10,000 pods.
     Scheduler(crate::scheduler_bench::Args),
+    /// The Kubernetes API over HTTPS: creates per second with 64 clients, and watch fan-out
+    /// from a write's acknowledgement to 1,000 watchers, on 1 and 3 nodes.
+    Api(crate::api_bench::Args),
 }
 
 pub(crate) fn run(bench: &Bench) -> anyhow::Result<ExitCode> {
@@ -47,6 +50,7 @@ pub(crate) fn run(bench: &Bench) -> anyhow::Result<ExitCode> {
         Bench::Sandbox(args) => crate::sandbox_bench::run(args),
         Bench::Store(args) => crate::store_bench::run(args),
         Bench::Scheduler(args) => crate::scheduler_bench::run(args),
+        Bench::Api(args) => crate::api_bench::run(args),
     }
 }
 

@@ -1,12 +1,15 @@
 //! The `shoal` binary: wires Shoal's crates into subcommands and owns the process-wide
 //! concerns (argument parsing, the tracing subscriber, exit codes). Logic lives in the crates.
 
+mod agent;
+mod api_bench;
 mod bench;
 mod member;
 mod sandbox_bench;
 mod scheduler_bench;
 mod server;
 mod store_bench;
+mod up;
 mod validate;
 
 use std::process::ExitCode;
@@ -32,6 +35,11 @@ enum Command {
     Bench(bench::Bench),
     /// Run a control-plane node: the Raft store and its peer endpoints, until SIGTERM or ctrl-c.
     Server(server::Args),
+    /// Run a whole cluster on this machine: a control-plane node and an agent, with an admin
+    /// kubeconfig, until ctrl-c.
+    Up(up::Args),
+    /// Run a node agent: register the node and run the pods bound to it.
+    Agent(agent::Args),
     /// List, add or remove the members of a running cluster, through any of its nodes.
     #[command(subcommand)]
     Member(member::Member),
@@ -51,6 +59,8 @@ fn main() -> ExitCode {
         Command::Bench(bench) => bench::run(&bench),
         Command::Server(args) => server::run(&args),
         Command::Member(member) => member::run(&member),
+        Command::Up(args) => up::run(&args),
+        Command::Agent(args) => agent::run(&args),
     };
     match result {
         Ok(code) => code,

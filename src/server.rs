@@ -9,10 +9,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use shoal_control::api::auth::{self, Authenticator};
 use shoal_control::api::{ApiConfig, ApiServer, kubeconfig, tls};
+use shoal_control::controllers::{ControllerConfig, NodeLifecycle};
 use shoal_control::store::{
     ClusterMode, ClusterSecret, HistoryWindow, MachineConfig, NodeId, Store, StoreConfig,
 };
@@ -27,53 +29,59 @@ pub(crate) struct Args {
     /// This node's id (1 or more). It is recorded in the data directory; a node that lost its
     /// directory comes back under a new id.
     #[arg(long)]
-    id: NodeId,
+    pub(crate) id: NodeId,
     /// Where the node keeps its Raft log and state.
     #[arg(long)]
-    data_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
     /// The address to serve peers on; also the address peers are told to use.
     #[arg(long, default_value = "127.0.0.1:7480")]
-    listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// A member of the cluster to form, as `ID=HOST:PORT`; repeat for every member. Without
     /// any (and without `--join`), the node runs a cluster of its own.
     #[arg(long = "peer", value_parser = parse_peer)]
-    peers: Vec<(NodeId, String)>,
+    pub(crate) peers: Vec<(NodeId, String)>,
     /// Join an existing cluster: wait to be added by `shoal member add`, first as a learner and
     /// then as a voter. The id must be one the cluster has never used.
     #[arg(long, conflicts_with = "peers")]
-    join: bool,
+    pub(crate) join: bool,
     /// A file whose first line is the secret control-plane peers share (required with peers or
     /// `--join`).
     #[arg(long)]
-    cluster_secret_file: Option<PathBuf>,
+    pub(crate) cluster_secret_file: Option<PathBuf>,
     /// The address to serve the Kubernetes API on (HTTPS). Port 0 picks a free port; the
     /// kubeconfig names the one chosen.
     #[arg(long, default_value = "127.0.0.1:6443")]
-    api_listen: SocketAddr,
+    pub(crate) api_listen: SocketAddr,
     /// Where the cluster CA, its key and the admin token live (default: `<data-dir>/pki`).
     /// Every control-plane node of a cluster uses the same CA and admin token: copy this
     /// directory to a new node before its first start.
     #[arg(long)]
-    pki_dir: Option<PathBuf>,
+    pub(crate) pki_dir: Option<PathBuf>,
     /// More names or addresses the API's certificate is valid for (repeatable).
     #[arg(long = "tls-san")]
-    tls_sans: Vec<String>,
+    pub(crate) tls_sans: Vec<String>,
     /// A static token file (`token,user,uid,"group1,group2"` per line) of further users.
     #[arg(long)]
-    token_file: Option<PathBuf>,
+    pub(crate) token_file: Option<PathBuf>,
     /// Where to write the admin kubeconfig (default: `<data-dir>/admin.kubeconfig`).
     #[arg(long)]
-    kubeconfig: Option<PathBuf>,
+    pub(crate) kubeconfig: Option<PathBuf>,
     /// How many changes the watch history keeps; a watch from an older resourceVersion gets
     /// 410 Gone and lists again.
     #[arg(long, default_value_t = HistoryWindow::default().max_events)]
-    watch_history_events: u64,
+    pub(crate) watch_history_events: u64,
     /// How long the watch history keeps a change, in seconds.
     #[arg(long, default_value_t = HistoryWindow::default().max_age.as_secs())]
-    watch_history_seconds: u64,
+    pub(crate) watch_history_seconds: u64,
     /// How often an idle watch that asked for bookmarks gets one, in seconds.
     #[arg(long, default_value_t = 30)]
-    watch_bookmark_seconds: u64,
+    pub(crate) watch_bookmark_seconds: u64,
+    /// Seconds a node's Lease may go unrenewed before the node is marked unreachable.
+    #[arg(long, default_value_t = 40)]
+    pub(crate) node_grace_seconds: u64,
+    /// Seconds pods stay on an unreachable node before they are evicted and replaced.
+    #[arg(long, default_value_t = 300)]
+    pub(crate) pod_eviction_seconds: u64,
 }
 
 fn parse_peer(text: &str) -> Result<(NodeId, String), String> {
@@ -90,10 +98,50 @@ fn parse_peer(text: &str) -> Result<(NodeId, String), String> {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    crate::block_on(None, serve(args))?
+    crate::block_on(None, async {
+        let running = start(args).await?;
+        shutdown_signal().await?;
+        running.shutdown().await?;
+        Ok(ExitCode::SUCCESS)
+    })?
 }
 
-async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
+/// A control-plane node that is serving: its store, peer endpoints, API and controllers.
+pub(crate) struct Running {
+    id: NodeId,
+    store: Arc<Store>,
+    api: Arc<ApiServer>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+    stop_peers: oneshot::Sender<()>,
+    peer_server: tokio::task::JoinHandle<()>,
+    /// Where the API is served (`https://host:port`).
+    pub(crate) api_url: String,
+    /// The admin kubeconfig written.
+    pub(crate) kubeconfig: PathBuf,
+}
+
+impl Running {
+    /// Stops the API, the controllers and the store, in that order.
+    pub(crate) async fn shutdown(self) -> anyhow::Result<()> {
+        tracing::info!(node = self.id, "shutting down");
+        self.cancel.cancel();
+        self.api.shutdown().await;
+        self.tasks.close();
+        self.tasks.wait().await;
+        drop(self.api);
+        let store = Arc::try_unwrap(self.store)
+            .map_err(|_| anyhow::anyhow!("the store is still in use at shutdown"))?;
+        store.shutdown().await.context("stopping the store")?;
+        // The server may have stopped already; either way it is told to.
+        let _ = self.stop_peers.send(());
+        self.peer_server.await.context("stopping the peer server")?;
+        Ok(())
+    }
+}
+
+/// Opens the store and starts serving peers, the API and the controllers.
+pub(crate) async fn start(args: &Args) -> anyhow::Result<Running> {
     let secret = args
         .cluster_secret_file
         .as_deref()
@@ -130,7 +178,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
     let store = Arc::new(store);
-    let (stop, stopped) = oneshot::channel::<()>();
+    let (stop_peers, stopped) = oneshot::channel::<()>();
     let peer_server = tokio::spawn(shoal_control::store::serve(
         store.peer_routes(),
         listener,
@@ -147,22 +195,24 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
 
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let api = start_api(args, &store, &cancel, &tasks).await?;
+    let (api, served) = start_api(args, &store, &cancel, &tasks).await?;
+    Ok(Running {
+        id: args.id,
+        store,
+        api,
+        cancel,
+        tasks,
+        stop_peers,
+        peer_server,
+        api_url: served.api_url,
+        kubeconfig: served.kubeconfig,
+    })
+}
 
-    shutdown_signal().await?;
-    tracing::info!(node = args.id, "shutting down");
-    cancel.cancel();
-    api.shutdown().await;
-    tasks.close();
-    tasks.wait().await;
-    drop(api);
-    let store = Arc::try_unwrap(store)
-        .map_err(|_| anyhow::anyhow!("the store is still in use at shutdown"))?;
-    store.shutdown().await.context("stopping the store")?;
-    // The server may have stopped already; either way it is told to.
-    let _ = stop.send(());
-    peer_server.await.context("stopping the peer server")?;
-    Ok(ExitCode::SUCCESS)
+/// What the API serves with, for whoever starts agents beside it.
+struct Served {
+    api_url: String,
+    kubeconfig: PathBuf,
 }
 
 /// Starts the API server, its RBAC authorizer, the RBAC-policy and system-namespace bootstrap
@@ -172,7 +222,7 @@ async fn start_api(
     store: &Arc<Store>,
     cancel: &CancellationToken,
     tasks: &TaskTracker,
-) -> anyhow::Result<Arc<ApiServer>> {
+) -> anyhow::Result<(Arc<ApiServer>, Served)> {
     let pki = args
         .pki_dir
         .clone()
@@ -193,6 +243,8 @@ async fn start_api(
     let authenticator = Arc::new(Authenticator::new());
     let admin_token = auth::load_or_create_admin_token(&pki).context("loading the admin token")?;
     authenticator.add_token(&admin_token, auth::admin_user());
+    let join_token = auth::load_or_create_join_token(&pki).context("loading the join token")?;
+    authenticator.add_token(&join_token.to_string(), auth::join_user(&join_token.id));
     if let Some(file) = &args.token_file {
         let count = authenticator
             .load_token_file(file)
@@ -223,9 +275,17 @@ async fn start_api(
             api.bootstrap(&cancel).await;
         });
     }
+    let controllers = ControllerConfig {
+        node_lifecycle: NodeLifecycle {
+            grace: Duration::from_secs(args.node_grace_seconds.max(1)),
+            eviction_timeout: Duration::from_secs(args.pod_eviction_seconds),
+            ..NodeLifecycle::default()
+        },
+    };
     tasks.spawn(shoal_control::controllers::run(
         api.resources().clone(),
         store.leadership(),
+        controllers,
         cancel.clone(),
     ));
 
@@ -238,11 +298,15 @@ async fn start_api(
     kubeconfig::write(&path, &contents)
         .with_context(|| format!("writing the kubeconfig {}", path.display()))?;
     tracing::info!(api = %server_url, kubeconfig = %path.display(), "serving the Kubernetes API");
-    Ok(api)
+    let served = Served {
+        api_url: server_url,
+        kubeconfig: path,
+    };
+    Ok((api, served))
 }
 
 /// Resolves on SIGTERM or ctrl-c.
-async fn shutdown_signal() -> anyhow::Result<()> {
+pub(crate) async fn shutdown_signal() -> anyhow::Result<()> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("listening for SIGTERM")?;
     tokio::select! {

@@ -215,18 +215,18 @@ async fn failovers<S: System>(system: &mut S, trials: usize) -> anyhow::Result<V
 }
 
 /// A port free on loopback right now.
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(listener.local_addr()?.port())
 }
 
 /// A child process killed with SIGKILL when dropped.
-struct Node {
+pub(crate) struct Node {
     child: Option<Child>,
 }
 
 impl Node {
-    fn spawn(command: &mut Process, log: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn spawn(command: &mut Process, log: &Path) -> anyhow::Result<Self> {
         let log =
             std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let child = command
@@ -257,7 +257,7 @@ impl Drop for Node {
 }
 
 /// Polls `check` every 20 ms until it yields a value or `deadline` passes.
-async fn until<T, F: Future<Output = Option<T>>>(
+pub(crate) async fn until<T, F: Future<Output = Option<T>>>(
     what: &str,
     deadline: Duration,
     mut check: impl FnMut() -> F,

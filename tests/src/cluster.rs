@@ -231,6 +231,48 @@ impl ControlPlane {
             .expect("the kubeconfig has a token")
     }
 
+    /// The PKI directory of a node started by [`ControlPlane::start`].
+    pub fn pki_dir(&self) -> PathBuf {
+        self.dir.path().join("data").join("pki")
+    }
+
+    /// Starts an agent for node `name` against this control plane (crash-loop backoff from
+    /// 500 ms, Lease renewed every second).
+    ///
+    /// # Panics
+    /// If the agent cannot be started.
+    pub fn start_agent(&self, name: &str) -> Agent {
+        let dir = self.dir.path().join(format!("agent-{name}"));
+        std::fs::create_dir_all(&dir).expect("agent dir");
+        let log = dir.join("agent.log");
+        let port = free_addr()
+            .rsplit_once(':')
+            .map(|(_, p)| p.to_owned())
+            .expect("a port");
+        let child = Command::new(crate::shoal_binary())
+            .args(["agent", "--server", &self.api_url, "--node-name", name])
+            .arg("--ca-file")
+            .arg(self.pki_dir().join("ca.crt"))
+            .arg("--token-file")
+            .arg(self.pki_dir().join("join.token"))
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(["--port", &port])
+            .args(["--backoff-initial-ms", "500", "--backoff-max-ms", "8000"])
+            .args(["--lease-renew-seconds", "1"])
+            .env("RUST_LOG", "info,shoal_agent=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("shoal agent starts");
+        Agent {
+            name: name.to_owned(),
+            child: Some(child),
+            log,
+        }
+    }
+
     /// The cluster CA in PEM, from the kubeconfig.
     pub fn ca_pem(&self) -> Vec<u8> {
         use base64::Engine as _;
@@ -323,7 +365,7 @@ impl ControlCluster {
             if index == 0 {
                 // The first node creates the CA and the admin token; the others load them.
                 let deadline = Instant::now() + STARTUP;
-                while !pki.join("admin.token").exists() {
+                while !(pki.join("admin.token").exists() && pki.join("join.token").exists()) {
                     assert!(Instant::now() < deadline, "the first node made no PKI");
                     std::thread::sleep(Duration::from_millis(50));
                 }
@@ -352,5 +394,36 @@ impl Drop for ControlPlane {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A `shoal agent` process; killed with SIGKILL when dropped.
+#[derive(Debug)]
+pub struct Agent {
+    /// Its node's name.
+    pub name: String,
+    child: Option<Child>,
+    /// Its log.
+    pub log: PathBuf,
+}
+
+impl Agent {
+    /// kill -9.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The agent's log so far.
+    pub fn agent_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

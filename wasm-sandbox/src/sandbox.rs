@@ -141,6 +141,34 @@ impl ContainerHandle {
     }
 }
 
+impl ContainerHandle {
+    /// Waits for the container to end by itself or, once `stop` yields a grace period, stops
+    /// it as [`Self::stop`] does. Also returns whether the stop was asked for.
+    pub async fn run_until<F>(mut self, stop: F) -> (Exit, Usage, bool)
+    where
+        F: std::future::Future<Output = Duration>,
+    {
+        let Some(mut task) = self.task.take() else {
+            return (Exit::Killed, Usage::default(), false);
+        };
+        let grace = tokio::select! {
+            result = &mut task => {
+                let (exit, usage) = result.unwrap_or((Exit::Killed, Usage::default()));
+                return (exit, usage, false);
+            }
+            grace = stop => grace,
+        };
+        self.stopping.cancel();
+        if let Ok(result) = tokio::time::timeout(grace, &mut task).await {
+            let (exit, usage) = result.unwrap_or((Exit::Killed, Usage::default()));
+            return (exit, usage, true);
+        }
+        self.cancel.cancel();
+        let (exit, usage) = task.await.unwrap_or((Exit::Killed, Usage::default()));
+        (exit, usage, true)
+    }
+}
+
 impl Drop for ContainerHandle {
     fn drop(&mut self) {
         self.cancel.cancel();

@@ -19,6 +19,8 @@ pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
 pub const MASTERS_GROUP: &str = "system:masters";
 /// The group of agents presenting a join token.
 pub const BOOTSTRAPPERS_GROUP: &str = "system:bootstrappers";
+/// The group of node agents.
+pub const NODES_GROUP: &str = "system:nodes";
 /// The file in the data directory that holds the admin token.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
@@ -60,15 +62,15 @@ pub enum AuthError {
         #[source]
         problem: TokenLineError,
     },
-    #[error("cannot read the admin token {path}")]
+    #[error("cannot read the token file {path}")]
     ReadAdminToken {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("the admin token file {path} is empty")]
+    #[error("the token file {path} is empty")]
     EmptyAdminToken { path: PathBuf },
-    #[error("cannot write the admin token {path}")]
+    #[error("cannot write the token file {path}")]
     WriteAdminToken {
         path: PathBuf,
         #[source]
@@ -328,6 +330,31 @@ pub fn load_or_create_admin_token(dir: &Path) -> Result<String, AuthError> {
                 },
             )?;
             tracing::info!(path = %path.display(), "created the admin token");
+            Ok(token)
+        }
+        Err(source) => Err(AuthError::ReadAdminToken { path, source }),
+    }
+}
+
+/// The file in the PKI directory holding the join token agents present.
+pub const JOIN_TOKEN_FILE: &str = "join.token";
+
+/// Reads the cluster's join token from `dir/join.token`, or creates it (mode 0600) on first
+/// start. Agents present it to register their node and run its pods.
+pub fn load_or_create_join_token(dir: &Path) -> Result<JoinToken, AuthError> {
+    let path = dir.join(JOIN_TOKEN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().is_empty() => Err(AuthError::EmptyAdminToken { path }),
+        Ok(text) => JoinToken::parse(&text),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let token = JoinToken::generate()?;
+            super::kubeconfig::write_private(&path, format!("{token}\n").as_bytes()).map_err(
+                |source| AuthError::WriteAdminToken {
+                    path: path.clone(),
+                    source,
+                },
+            )?;
+            tracing::info!(path = %path.display(), "created the join token");
             Ok(token)
         }
         Err(source) => Err(AuthError::ReadAdminToken { path, source }),

@@ -4,13 +4,17 @@
 //!
 //! Today: the garbage collector (owner references, foreground and orphan deletion), the
 //! namespace controller (deleting a namespace's contents, then the namespace), and the
-//! ReplicaSet and Deployment controllers (pods from templates, rollouts).
+//! ReplicaSet and Deployment controllers (pods from templates, rollouts), and the node
+//! controllers (pod address ranges, lifecycle from Leases).
 
 mod claim;
 mod deployment;
 mod gc;
 mod namespace;
+mod nodes;
 mod replicaset;
+
+pub use nodes::NodeLifecycle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,8 +31,20 @@ const DEBOUNCE: Duration = Duration::from_millis(100);
 /// How often a pass runs without any change (watches can miss events).
 const RESYNC: Duration = Duration::from_secs(30);
 
+/// Settings of the controllers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ControllerConfig {
+    /// When a silent node turns unreachable and its pods are evicted.
+    pub node_lifecycle: NodeLifecycle,
+}
+
 /// Runs the leader-only controllers whenever this node leads, until `cancel`.
-pub async fn run(resources: Resources, mut leadership: LeaderWatch, cancel: CancellationToken) {
+pub async fn run(
+    resources: Resources,
+    mut leadership: LeaderWatch,
+    config: ControllerConfig,
+    cancel: CancellationToken,
+) {
     loop {
         let term = tokio::select! {
             () = cancel.cancelled() => return,
@@ -64,6 +80,17 @@ pub async fn run(resources: Resources, mut leadership: LeaderWatch, cancel: Canc
             Arc::clone(&resources),
             leading.clone(),
             deployment::reconcile,
+        ));
+        tasks.spawn(drive(
+            "node ipam",
+            Arc::clone(&resources),
+            leading.clone(),
+            nodes::assign_pod_cidrs,
+        ));
+        tasks.spawn(nodes::lifecycle(
+            Arc::clone(&resources),
+            config.node_lifecycle,
+            leading.clone(),
         ));
         tasks.spawn(scheduler::driver::run(
             Resources::clone(&resources),

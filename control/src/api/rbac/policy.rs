@@ -13,7 +13,7 @@ use shoal_manifests::registry::{self, KindInfo};
 use tokio_util::sync::CancellationToken;
 
 use super::RBAC_GROUP;
-use crate::api::auth::{AUTHENTICATED_GROUP, MASTERS_GROUP};
+use crate::api::auth::{AUTHENTICATED_GROUP, BOOTSTRAPPERS_GROUP, MASTERS_GROUP, NODES_GROUP};
 use crate::api::error::ApiError;
 use crate::api::resources::{Resources, WriteOptions};
 
@@ -139,6 +139,7 @@ pub(super) fn cluster_roles() -> Vec<Value> {
                 &["/healthz", "/livez", "/readyz", "/version", "/version/"],
             )],
         ),
+        cluster_role("system:node", node_rules()),
         cluster_role("admin", admin_rules()),
         cluster_role("edit", edit_rules()),
         cluster_role("view", view_rules()),
@@ -151,6 +152,8 @@ pub(super) fn cluster_role_bindings() -> Vec<Value> {
         cluster_role_binding("cluster-admin", &[MASTERS_GROUP]),
         cluster_role_binding("system:discovery", &[AUTHENTICATED_GROUP]),
         cluster_role_binding("system:basic-user", &[AUTHENTICATED_GROUP]),
+        // Agents join with a join token and act as their node with it.
+        cluster_role_binding("system:node", &[BOOTSTRAPPERS_GROUP, NODES_GROUP]),
         cluster_role_binding(
             "system:public-info-viewer",
             &[AUTHENTICATED_GROUP, "system:unauthenticated"],
@@ -160,6 +163,43 @@ pub(super) fn cluster_role_bindings() -> Vec<Value> {
 
 /// `view`: read-only access to what a namespace holds, except Secrets (reading them would
 /// reveal credentials that grant more) and RBAC.
+/// What an agent needs: its Node and Lease, the pods bound to it and their status, events,
+/// and reading what its pods and service proxy refer to.
+fn node_rules() -> Vec<Value> {
+    vec![
+        resource_rule(
+            &["get", "list", "watch", "create", "update", "patch"],
+            &[""],
+            &["nodes", "nodes/status"],
+        ),
+        resource_rule(&["get", "list", "watch"], &[""], &["pods"]),
+        resource_rule(&["delete"], &[""], &["pods"]),
+        resource_rule(&["update", "patch"], &[""], &["pods/status"]),
+        resource_rule(&["create", "update", "patch"], &[""], &["events"]),
+        resource_rule(
+            &["get", "list", "watch"],
+            &[""],
+            &[
+                "services",
+                "endpoints",
+                "configmaps",
+                "secrets",
+                "persistentvolumeclaims",
+            ],
+        ),
+        resource_rule(
+            &["get", "list", "watch"],
+            &["discovery.k8s.io"],
+            &["endpointslices"],
+        ),
+        resource_rule(
+            &["get", "create", "update", "patch", "delete"],
+            &["coordination.k8s.io"],
+            &["leases"],
+        ),
+    ]
+}
+
 fn view_rules() -> Vec<Value> {
     vec![
         resource_rule(
