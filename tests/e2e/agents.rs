@@ -49,6 +49,18 @@ spec:
     )
 }
 
+const HELLO_SERVICE: &str = "apiVersion: v1
+kind: Service
+metadata:
+  name: hello
+spec:
+  type: NodePort
+  selector: {app: hello}
+  ports:
+  - port: 80
+    targetPort: 8080
+";
+
 fn pod(name: &str, image: &str, restart: &str, args: &[&str]) -> String {
     let args = if args.is_empty() {
         String::new()
@@ -173,6 +185,15 @@ impl Cluster {
     }
 }
 
+/// The text with every run of spaces made one, line by line, so checks need not know
+/// kubectl's column widths.
+fn squeeze(text: &str) -> String {
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(60)..].join("\n")
@@ -228,11 +249,12 @@ fn agents_run_heal_and_replace_wasm_pods() {
     assert!(ips.iter().all(|ip| ip.starts_with("10.244.")), "{ips:?}");
     let table = cluster.ok(&["get", "pods", "-l", "app=hello", "-o", "wide"]);
     assert_eq!(table.matches("1/1     Running").count(), 3, "{table}");
-    let described = cluster.ok(&["describe", "pod", &running[0].0]);
+    let described = squeeze(&cluster.ok(&["describe", "pod", &running[0].0]));
     for expected in [
         "Started container web",
-        "Status:           Running",
-        "Ready             True",
+        "\nStatus: Running\n",
+        "\nReady True\n",
+        "\nState: Running\n",
     ] {
         assert!(
             described.contains(expected),
@@ -250,6 +272,65 @@ fn agents_run_heal_and_replace_wasm_pods() {
         if seen == "3" { Ok(()) } else { Err(seen) }
     });
 
+    // A NodePort Service gets a ClusterIP and a NodePort; its Endpoints and EndpointSlice
+    // list the three ready pods.
+    cluster.apply(HELLO_SERVICE);
+    let allocated = cluster.ok(&[
+        "get",
+        "service",
+        "hello",
+        "-o",
+        "jsonpath={.spec.clusterIP} {.spec.ports[0].nodePort}",
+    ]);
+    let (cluster_ip, node_port) = allocated.split_once(' ').expect("ip and port");
+    assert!(cluster_ip.starts_with("10."), "{allocated}");
+    let node_port: u16 = node_port.parse().expect("a NodePort");
+    assert!((30000..=32767).contains(&node_port), "{allocated}");
+    let wanted: BTreeSet<String> = ips.iter().map(|ip| (*ip).to_owned()).collect();
+    cluster.wait(
+        "Endpoints of the three pods",
+        Duration::from_secs(30),
+        || {
+            let seen = cluster.ok(&[
+                "get",
+                "endpoints",
+                "hello",
+                "-o",
+                "jsonpath={.subsets[*].addresses[*].ip} {.subsets[*].ports[*].port}",
+            ]);
+            let got: BTreeSet<String> = seen.split_whitespace().map(str::to_owned).collect();
+            let mut expected = wanted.clone();
+            expected.insert("8080".to_owned());
+            if got == expected { Ok(()) } else { Err(seen) }
+        },
+    );
+    let slices = cluster.ok(&[
+        "get",
+        "endpointslices",
+        "-l",
+        "kubernetes.io/service-name=hello",
+        "-o",
+        "jsonpath={.items[*].endpoints[*].addresses[0]}",
+    ]);
+    let got: BTreeSet<String> = slices.split_whitespace().map(str::to_owned).collect();
+    assert_eq!(got, wanted, "{slices}");
+    let second = cluster.plane.kubectl_stdin(
+        KUBECTL,
+        &["apply", "-f", "-"],
+        &HELLO_SERVICE
+            .replace("name: hello", "name: hello-2")
+            .replace(
+                "targetPort: 8080",
+                &format!("targetPort: 8080\n    nodePort: {node_port}"),
+            ),
+    );
+    assert_ne!(second.code, Some(0), "a NodePort in use is refused");
+    assert!(
+        second.stderr.contains("provided port is already allocated"),
+        "{}",
+        second.stderr
+    );
+
     // A deleted pod is stopped by its agent, removed, and replaced.
     let victim = running[0].0.clone();
     cluster.ok(&["delete", "pod", &victim, "--wait=true", "--timeout=60s"]);
@@ -265,7 +346,7 @@ fn agents_run_heal_and_replace_wasm_pods() {
         "crasher in CrashLoopBackOff after restarts",
         Duration::from_secs(60),
         || {
-            let pods = cluster.pods(&["crasher"]);
+            let pods = cluster.pods(&["--field-selector", "metadata.name=crasher"]);
             match pods.first() {
                 Some(p)
                     if p.len() >= 6
@@ -301,7 +382,7 @@ fn agents_run_heal_and_replace_wasm_pods() {
         "no-image waiting on its image",
         Duration::from_secs(30),
         || {
-            let pods = cluster.pods(&["no-image"]);
+            let pods = cluster.pods(&["--field-selector", "metadata.name=no-image"]);
             match pods.first() {
                 Some(p)
                     if p.len() >= 6 && (p[5] == "ErrImagePull" || p[5] == "ImagePullBackOff") =>

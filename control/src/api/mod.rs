@@ -18,6 +18,7 @@ pub mod protobuf;
 mod rbac;
 pub mod request;
 pub mod resources;
+pub(crate) mod services;
 pub(crate) mod subresources;
 pub mod table;
 pub mod tls;

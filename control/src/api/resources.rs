@@ -372,18 +372,56 @@ impl Resources {
             });
         }
         let key = Self::key(kind, &namespace, &name)?;
-        let stored = ObjectValue::from_value(&value).map_err(ApiError::from)?;
-        let response = self
-            .store
-            .write(Command::single(
-                Timestamp::now(),
-                Op::Create {
-                    key,
-                    uid: Uid(uid),
-                    value: stored,
-                },
-            ))
-            .await?;
+        let service = super::services::is_service(kind);
+        let mut attempt = 0;
+        let response = loop {
+            let mut candidate = value.clone();
+            let reservations = if service {
+                super::services::allocate(&self.store, &mut candidate, &uid).await?
+            } else {
+                super::services::Reservations::default()
+            };
+            let stored = ObjectValue::from_value(&candidate).map_err(ApiError::from)?;
+            let mut ops = vec![Op::Create {
+                key: key.clone(),
+                uid: Uid(uid.clone()),
+                value: stored,
+            }];
+            ops.extend(reservations.ops.iter().cloned());
+            let response = self
+                .store
+                .write(Command::txn(Timestamp::now(), ops))
+                .await?;
+            // A reservation taken in the meantime: pick again (or tell the client, if it asked
+            // for that address or port).
+            let clash = response
+                .outcomes
+                .iter()
+                .skip(1)
+                .position(|o| matches!(o, OpOutcome::AlreadyExists { .. }));
+            match clash {
+                Some(index)
+                    if !matches!(
+                        response.outcomes.first(),
+                        Some(OpOutcome::AlreadyExists { .. })
+                    ) =>
+                {
+                    if let Some(error) = reservations.clash(index, &name) {
+                        return Err(error);
+                    }
+                    attempt += 1;
+                    if attempt >= 8 {
+                        return Err(ApiError::Internal(
+                            "could not allocate a ClusterIP or NodePort; try again".to_owned(),
+                        ));
+                    }
+                }
+                _ => {
+                    value = candidate;
+                    break response;
+                }
+            }
+        };
         match response.outcomes.first() {
             Some(OpOutcome::Created { revision }) => {
                 set_resource_version(&mut value, *revision);

@@ -9,6 +9,7 @@
 
 mod claim;
 mod deployment;
+mod endpoints;
 mod gc;
 mod namespace;
 mod nodes;
@@ -86,6 +87,18 @@ pub async fn run(
             Arc::clone(&resources),
             leading.clone(),
             nodes::assign_pod_cidrs,
+        ));
+        tasks.spawn(drive(
+            "service allocations",
+            Arc::clone(&resources),
+            leading.clone(),
+            |resources: Arc<Resources>| async move { crate::api::services::repair(&resources).await },
+        ));
+        tasks.spawn(drive(
+            "endpoints",
+            Arc::clone(&resources),
+            leading.clone(),
+            endpoints::reconcile,
         ));
         tasks.spawn(nodes::lifecycle(
             Arc::clone(&resources),
