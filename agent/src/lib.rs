@@ -116,7 +116,7 @@ pub async fn run(config: AgentConfig, cancel: CancellationToken) -> anyhow::Resu
             Ok(_) => break,
             Err(error) => {
                 attempt += 1;
-                if attempt == 1 || attempt % 10 == 0 {
+                if attempt == 1 || attempt.is_multiple_of(10) {
                     tracing::warn!(node = %node.name, %error, "registering the node; retrying");
                 }
                 tokio::select! {

@@ -337,7 +337,7 @@ mod tests {
     #[test]
     fn phases_follow_the_kubelet() {
         let creating = ContainerRecord::new("c", "i");
-        assert_eq!(phase(&[creating.clone()], "Always"), "Pending");
+        assert_eq!(phase(std::slice::from_ref(&creating), "Always"), "Pending");
         assert_eq!(
             phase(&[container(running(), false), creating], "Always"),
             "Pending"
@@ -350,10 +350,10 @@ mod tests {
         );
         let done = container(State::Terminated(terminated(0)), false);
         let failed = container(State::Terminated(terminated(1)), false);
-        assert_eq!(phase(&[done.clone()], "Never"), "Succeeded");
-        assert_eq!(phase(&[done.clone()], "OnFailure"), "Succeeded");
+        assert_eq!(phase(std::slice::from_ref(&done), "Never"), "Succeeded");
+        assert_eq!(phase(std::slice::from_ref(&done), "OnFailure"), "Succeeded");
         assert_eq!(phase(&[done.clone(), failed.clone()], "Never"), "Failed");
-        assert_eq!(phase(&[failed.clone()], "OnFailure"), "Running");
+        assert_eq!(phase(std::slice::from_ref(&failed), "OnFailure"), "Running");
         assert_eq!(phase(&[failed], "Always"), "Running");
     }
 
