@@ -312,28 +312,9 @@ fn split_csv_line(line: &str) -> Result<Vec<String>, TokenLineError> {
 /// Reads the admin token from `dir/admin.token`, or creates it (32 random bytes, hex) with mode
 /// 0600 on first start, so kubeconfigs written earlier stay valid across restarts.
 pub fn load_or_create_admin_token(dir: &Path) -> Result<String, AuthError> {
-    let path = dir.join(ADMIN_TOKEN_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let token = text.trim();
-            if token.is_empty() {
-                return Err(AuthError::EmptyAdminToken { path });
-            }
-            Ok(token.to_owned())
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let token = hex(&random_bytes::<32>()?);
-            super::kubeconfig::write_private(&path, format!("{token}\n").as_bytes()).map_err(
-                |source| AuthError::WriteAdminToken {
-                    path: path.clone(),
-                    source,
-                },
-            )?;
-            tracing::info!(path = %path.display(), "created the admin token");
-            Ok(token)
-        }
-        Err(source) => Err(AuthError::ReadAdminToken { path, source }),
-    }
+    load_or_create_secret(&dir.join(ADMIN_TOKEN_FILE), "admin token", || {
+        Ok(hex(&random_bytes::<32>()?))
+    })
 }
 
 /// The file in the PKI directory holding the join token agents present.
@@ -342,20 +323,37 @@ pub const JOIN_TOKEN_FILE: &str = "join.token";
 /// Reads the cluster's join token from `dir/join.token`, or creates it (mode 0600) on first
 /// start. Agents present it to register their node and run its pods.
 pub fn load_or_create_join_token(dir: &Path) -> Result<JoinToken, AuthError> {
-    let path = dir.join(JOIN_TOKEN_FILE);
+    let text = load_or_create_secret(&dir.join(JOIN_TOKEN_FILE), "join token", || {
+        JoinToken::generate().map(|t| t.to_string())
+    })?;
+    JoinToken::parse(&text)
+}
+
+/// The first line of a private file, created (mode 0600) with `generate`'s text if absent.
+fn load_or_create_secret(
+    path: &Path,
+    what: &str,
+    generate: impl FnOnce() -> Result<String, AuthError>,
+) -> Result<String, AuthError> {
+    let path = path.to_owned();
     match std::fs::read_to_string(&path) {
-        Ok(text) if text.trim().is_empty() => Err(AuthError::EmptyAdminToken { path }),
-        Ok(text) => JoinToken::parse(&text),
+        Ok(text) => {
+            let secret = text.trim();
+            if secret.is_empty() {
+                return Err(AuthError::EmptyAdminToken { path });
+            }
+            Ok(secret.to_owned())
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let token = JoinToken::generate()?;
-            super::kubeconfig::write_private(&path, format!("{token}\n").as_bytes()).map_err(
+            let secret = generate()?;
+            super::kubeconfig::write_private(&path, format!("{secret}\n").as_bytes()).map_err(
                 |source| AuthError::WriteAdminToken {
                     path: path.clone(),
                     source,
                 },
             )?;
-            tracing::info!(path = %path.display(), "created the join token");
-            Ok(token)
+            tracing::info!(path = %path.display(), "created the {what}");
+            Ok(secret)
         }
         Err(source) => Err(AuthError::ReadAdminToken { path, source }),
     }

@@ -263,21 +263,34 @@ pub(crate) async fn repair(resources: &super::resources::Resources) -> Result<()
     let Some(services) = shoal_manifests::registry::resolve("services") else {
         return Ok(());
     };
+    // One local read of every Service: a reservation is written in the same entry as its
+    // Service, so a reservation this node sees always comes with the Service it belongs to.
+    let current: std::collections::HashMap<String, Value> = resources
+        .list(services, None, 0, None, Consistency::Local, |_| true)
+        .await?
+        .items
+        .into_iter()
+        .map(|s| {
+            let key = format!(
+                "{}/{}",
+                s.pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+                s.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            );
+            (key, s)
+        })
+        .collect();
     for resource in [IP_RESOURCE, PORT_RESOURCE] {
         for (key, owner, revision) in reservations_of(resources.store(), resource).await? {
-            let Some((namespace, name)) = owner
-                .get("service")
-                .and_then(Value::as_str)
-                .and_then(|s| s.split_once('/'))
-            else {
+            let Some(service) = owner.get("service").and_then(Value::as_str) else {
                 continue;
             };
             let uid = owner.get("uid").and_then(Value::as_str).unwrap_or_default();
             let reserved = key.as_str().rsplit('/').next().unwrap_or_default();
-            let current = resources
-                .get(services, namespace, name, Consistency::Linearizable)
-                .await?;
-            let in_use = current.as_ref().is_some_and(|s| {
+            let in_use = current.get(service).is_some_and(|s| {
                 s.pointer("/metadata/uid").and_then(Value::as_str) == Some(uid)
                     && holds(s, resource, reserved)
             });
