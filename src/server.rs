@@ -257,6 +257,7 @@ async fn start_api(
         authenticator,
         ApiConfig {
             bookmark_interval: std::time::Duration::from_secs(args.watch_bookmark_seconds.max(1)),
+            agent_token: Some(join_token.to_string()),
         },
     );
     tasks.spawn(tls::serve(

@@ -16,6 +16,23 @@ pub enum IpamError {
     Exhausted(String),
 }
 
+/// `a.b.c.d/n` as its network address (host bits cleared) and prefix length, for ranges
+/// that can hold pods (`/8` to `/30`).
+///
+/// # Errors
+/// Not such a range.
+pub(crate) fn parse_cidr(cidr: &str) -> Result<(u32, u8), IpamError> {
+    let invalid = || IpamError::Invalid(cidr.to_owned());
+    let (address, prefix) = cidr.split_once('/').ok_or_else(invalid)?;
+    let address: Ipv4Addr = address.parse().map_err(|_| invalid())?;
+    let prefix: u8 = prefix.parse().map_err(|_| invalid())?;
+    if !(8..=30).contains(&prefix) {
+        return Err(invalid());
+    }
+    let size = 1u32 << (32 - u32::from(prefix));
+    Ok((u32::from(address) & !(size - 1), prefix))
+}
+
 /// The addresses of the node's pods, by pod uid.
 #[derive(Debug)]
 pub struct Ipam {
@@ -31,15 +48,8 @@ impl Ipam {
     /// # Errors
     /// The range does not parse or holds no pod address.
     pub fn new(cidr: &str) -> Result<Self, IpamError> {
-        let invalid = || IpamError::Invalid(cidr.to_owned());
-        let (address, prefix) = cidr.split_once('/').ok_or_else(invalid)?;
-        let address: Ipv4Addr = address.parse().map_err(|_| invalid())?;
-        let prefix: u32 = prefix.parse().map_err(|_| invalid())?;
-        if !(8..=30).contains(&prefix) {
-            return Err(invalid());
-        }
-        let size = 1u32 << (32 - prefix);
-        let network = u32::from(address) & !(size - 1);
+        let (network, prefix) = parse_cidr(cidr)?;
+        let size = 1u32 << (32 - u32::from(prefix));
         Ok(Self {
             cidr: cidr.to_owned(),
             network,

@@ -10,9 +10,12 @@ pub mod client;
 mod events;
 pub mod images;
 pub mod ipam;
+mod mirror;
 pub mod node;
 mod pod;
 mod pods;
+mod proxy;
+pub mod server;
 pub mod status;
 
 use std::collections::HashMap;
@@ -21,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use shoal_wasm_sandbox::net::{DenyEgress, Router};
+use shoal_wasm_sandbox::net::Router;
 use shoal_wasm_sandbox::{PodSandbox, Runtime, RuntimeConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -71,6 +74,14 @@ impl Sandboxes {
             .remove(&format!("{}/{}", pod.namespace, pod.name));
     }
 
+    /// The sandbox of the pod with IP `ip`, if it runs here.
+    pub fn by_ip(&self, ip: IpAddr) -> Option<PodSandbox> {
+        self.lock()
+            .values()
+            .find(|sandbox| sandbox.spec().pod_ip == ip)
+            .cloned()
+    }
+
     /// The sandbox of pod `namespace/name`, if it runs here.
     pub fn get(&self, namespace: &str, name: &str) -> Option<PodSandbox> {
         self.lock().get(&format!("{namespace}/{name}")).cloned()
@@ -103,13 +114,38 @@ pub async fn run(config: AgentConfig, cancel: CancellationToken) -> anyhow::Resu
     std::fs::create_dir_all(&pods_dir)
         .with_context(|| format!("creating {}", pods_dir.display()))?;
 
+    let identity = server::ServingIdentity::load_or_create(
+        &config.data_dir,
+        config.address,
+        &config.node_name,
+    )
+    .context("the agent's serving certificate")?;
+    let listen = std::net::SocketAddr::new(config.address, config.port);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let sandboxes = Sandboxes::default();
+    let node_server = server::NodeServer {
+        token: config.credentials.token.clone(),
+        sandboxes: sandboxes.clone(),
+    };
     let node = NodeInfo {
         name: config.node_name.clone(),
         address: config.address,
-        port: config.port,
+        port: listener.local_addr().map_or(config.port, |a| a.port()),
         capacity: Capacity::of_machine(config.max_pods),
         labels: config.labels.clone(),
+        serving_cert: identity.fingerprint.clone(),
     };
+    tokio::spawn(server::serve(
+        listener,
+        identity,
+        node_server,
+        cancel.clone(),
+    ));
+    let proxy = proxy::ServiceProxy::new(sandboxes.clone(), config.credentials.token.clone())
+        .context("the service proxy")?;
+    tokio::spawn(Arc::clone(&proxy).run(api.clone(), config.address, cancel.clone()));
     let mut attempt = 0u32;
     loop {
         match node::register(&api, &node).await {
@@ -146,8 +182,8 @@ pub async fn run(config: AgentConfig, cancel: CancellationToken) -> anyhow::Resu
         pods_dir,
         backoff: config.backoff,
         ipam: ipam::Ipam::new(&cidr).context("the node's pod CIDR")?,
-        router: Arc::new(DenyEgress) as Arc<dyn Router>,
-        sandboxes: Sandboxes::default(),
+        router: Arc::new(proxy::ServiceRouter(proxy)) as Arc<dyn Router>,
+        sandboxes,
     });
     pods::run(context, cancel.clone()).await;
     let _ = heartbeat.await;

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use shoal_manifests::pin::SERVING_CERT_ANNOTATION;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{ApiClient, ApiError, now, now_micro};
@@ -62,6 +63,8 @@ pub struct NodeInfo {
     pub capacity: Capacity,
     /// Extra labels.
     pub labels: Vec<(String, String)>,
+    /// The fingerprint of the agent's serving certificate, published for those who reach it.
+    pub serving_cert: String,
 }
 
 impl NodeInfo {
@@ -102,6 +105,14 @@ impl NodeInfo {
         })
     }
 
+    fn metadata(&self) -> Value {
+        json!({
+            "name": self.name,
+            "labels": self.labels(),
+            "annotations": {SERVING_CERT_ANNOTATION: self.serving_cert},
+        })
+    }
+
     fn labels(&self) -> Value {
         let mut labels = serde_json::Map::new();
         for (key, value) in [
@@ -131,7 +142,7 @@ pub async fn register(api: &ApiClient, node: &NodeInfo) -> Result<Value, ApiErro
         let body = json!({
             "apiVersion": "v1",
             "kind": "Node",
-            "metadata": {"name": node.name, "labels": node.labels()},
+            "metadata": node.metadata(),
             "spec": {},
         });
         match api.create("/api/v1/nodes", &body).await {
@@ -140,7 +151,7 @@ pub async fn register(api: &ApiClient, node: &NodeInfo) -> Result<Value, ApiErro
             Err(error) => return Err(error),
         }
     } else {
-        api.merge_patch(&path, &json!({"metadata": {"labels": node.labels()}}))
+        api.merge_patch(&path, &json!({"metadata": node.metadata()}))
             .await?;
     }
     api.merge_patch(&format!("{path}/status"), &json!({"status": node.status()}))

@@ -1,6 +1,7 @@
 //! Kubernetes API objects as Shoal understands them: the kind registry, decoding of YAML and
 //! JSON with line-accurate errors, defaulting, validation, label and field selectors,
-//! quantities, and the four patch types kube-apiserver applies.
+//! quantities, the four patch types kube-apiserver applies, and the pinned-certificate trust
+//! between the API server and agents.
 //!
 //! Architecture invariant: this crate does no I/O. It takes text and values and returns
 //! objects and errors; files, sockets and clocks belong to its callers.
@@ -13,6 +14,7 @@ pub mod image;
 mod names;
 pub mod patch;
 pub mod path;
+pub mod pin;
 pub mod quantity;
 pub mod registry;
 pub mod selector;

@@ -1,8 +1,11 @@
 //! One control plane and two agents on loopback, driven by the real kubectl: Wasm pods of a
 //! Deployment start on both agents and report Running and Ready; a deleted pod is stopped
 //! and replaced; a crashing container goes into CrashLoopBackOff with growing restarts; a
-//! missing image shows its pull error; a command that finishes leaves its pod Succeeded; and
-//! when an agent is killed, its node turns unreachable and its pods come back on the other.
+//! missing image shows its pull error; a command that finishes leaves its pod Succeeded; the
+//! NodePort of either agent serves every pod; a pod calls a Service by name; scale, a rolling
+//! update and its undo lose no request; `kubectl logs` (-f, --tail, --timestamps, --since,
+//! --previous, -c) works; an unschedulable pod says why; and when an agent is killed, its node
+//! turns unreachable and its pods come back on the other.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -79,6 +82,87 @@ spec:
     image: {image}
 {args}"
     )
+}
+
+fn caller_app(image: &str, target: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: caller
+  labels: {{app: caller}}
+spec:
+  containers:
+  - name: caller
+    image: {image}
+    ports:
+    - containerPort: 8080
+    env:
+    - name: TARGET_URL
+      value: {target}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: caller
+spec:
+  type: NodePort
+  selector: {{app: caller}}
+  ports:
+  - port: 80
+    targetPort: 8080
+"
+    )
+}
+
+fn ticker_pod(image: &str) -> String {
+    pod("ticker", image, "Always", &[]) + "    env:\n    - name: TICK_MS\n      value: \"200\"\n"
+}
+
+fn pod_with_memory(name: &str, image: &str, memory: &str) -> String {
+    pod(name, image, "Always", &[])
+        + &format!("    resources:\n      requests: {{memory: {memory}}}\n")
+}
+
+/// Runs `kubectl logs -f --tail 1 <pod>` and returns the first `count` lines it streams.
+fn follow_logs(cluster: &Cluster, pod: &str, count: usize) -> Vec<String> {
+    use std::io::BufRead as _;
+    let mut child = cluster
+        .plane
+        .kubectl_command(KUBECTL, &["logs", "-f", "--tail", "1", pod])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("kubectl logs -f starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lines.len() < count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match receive.recv_timeout(left) {
+            Ok(line) => lines.push(line),
+            Err(_) => break,
+        }
+    }
+    let still_following = child.try_wait().expect("kubectl status").is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        still_following,
+        "kubectl logs -f ended by itself: {lines:?}"
+    );
+    lines
 }
 
 struct Cluster {
@@ -183,6 +267,76 @@ impl Cluster {
             },
         )
     }
+}
+
+/// One HTTP/1.1 GET over a fresh connection: `(status, body)`, or why there was none.
+fn http_get(address: &str, path: &str) -> Result<(u16, String), String> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("no header end")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status in {head:?}"))?;
+    Ok((status, body.to_owned()))
+}
+
+/// The pod named in a hello reply (`hello from <pod>/<container> path=...`).
+fn replier(body: &str) -> Option<String> {
+    let rest = body.split("hello from ").nth(1)?;
+    Some(rest.split('/').next()?.to_owned())
+}
+
+/// Waits until `address` (a NodePort) has answered from every pod in `pods`.
+fn replies_from_all(cluster: &Cluster, address: &str, pods: &BTreeSet<String>) {
+    let mut seen = BTreeSet::new();
+    cluster.wait(
+        &format!("replies from {pods:?} on {address}"),
+        Duration::from_secs(30),
+        || {
+            for _ in 0..pods.len() * 2 {
+                if let Ok((200, body)) = http_get(address, "/") {
+                    seen.extend(replier(&body));
+                }
+            }
+            if pods.is_subset(&seen) {
+                Ok(())
+            } else {
+                Err(format!("{seen:?}"))
+            }
+        },
+    );
+}
+
+/// A client sending GETs to `address` until told to stop: `(answered, failures)`.
+fn steady_client(
+    address: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<(u64, Vec<String>)> {
+    std::thread::spawn(move || {
+        let mut answered = 0;
+        let mut failures = Vec::new();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            match http_get(&address, "/") {
+                Ok((200, _)) => answered += 1,
+                Ok((status, body)) => failures.push(format!("{status}: {body}")),
+                Err(error) => failures.push(error),
+            }
+        }
+        (answered, failures)
+    })
 }
 
 /// The text with every run of spaces made one, line by line, so checks need not know
@@ -331,6 +485,43 @@ fn agents_run_heal_and_replace_wasm_pods() {
         second.stderr
     );
 
+    // The NodePort on either agent answers from all three pods, wherever they run: pods
+    // here are served in-process, pods on the other node through its agent.
+    let pod_names: BTreeSet<String> = running.iter().map(|(name, _)| name.clone()).collect();
+    for agent in &cluster.agents {
+        replies_from_all(
+            &cluster,
+            &format!("{}:{node_port}", agent.address),
+            &pod_names,
+        );
+    }
+
+    // A pod calls the Service by its DNS name; the agent's proxy resolves and balances it.
+    cluster.apply(&caller_app(
+        &guest("http-caller.wasm"),
+        "http://hello.default.svc.cluster.local/",
+    ));
+    let caller_port = cluster.ok(&[
+        "get",
+        "service",
+        "caller",
+        "-o",
+        "jsonpath={.spec.ports[0].nodePort}",
+    ]);
+    let caller_address = format!("{}:{caller_port}", cluster.agents[0].address);
+    let reply = cluster.wait(
+        "the caller reaching hello",
+        Duration::from_secs(60),
+        || match http_get(&caller_address, "/") {
+            Ok((200, body)) if body.starts_with("caller got 200: hello from hello-") => Ok(body),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    assert!(
+        replier(&reply).is_some_and(|p| pod_names.contains(&p)),
+        "{reply}"
+    );
+
     // A deleted pod is stopped by its agent, removed, and replaced.
     let victim = running[0].0.clone();
     cluster.ok(&["delete", "pod", &victim, "--wait=true", "--timeout=60s"]);
@@ -408,6 +599,136 @@ fn agents_run_heal_and_replace_wasm_pods() {
     });
     let table = cluster.ok(&["get", "pod", "once"]);
     assert!(table.contains("Completed"), "{table}");
+
+    // Scale up: five pods, all served through the NodePort.
+    cluster.ok(&["scale", "deployment", "hello", "--replicas=5"]);
+    let five = cluster.hello_running(5, Duration::from_secs(60));
+    let five: BTreeSet<String> = five.into_iter().map(|(name, _)| name).collect();
+    let entry = format!("{}:{node_port}", cluster.agents[1].address);
+    replies_from_all(&cluster, &entry, &five);
+
+    // A rolling update to a second guest version while a client keeps calling: rollout
+    // status succeeds and not one request fails. Then undo, just as cleanly.
+    let v2_dir = tempfile::tempdir().expect("temp dir");
+    let v2 = v2_dir.path().join("http-hello-v2.wasm");
+    std::fs::copy(
+        shoal_tests::workspace_root().join("wasm-sandbox/guests/http-hello.wasm"),
+        &v2,
+    )
+    .expect("copy the guest");
+    let v2_image = format!("file://{}", v2.display());
+    for (change, image) in [
+        (
+            vec![
+                "set",
+                "image",
+                "deployment/hello",
+                &*format!("web={v2_image}"),
+            ],
+            v2_image.clone(),
+        ),
+        (
+            vec!["rollout", "undo", "deployment/hello"],
+            guest("http-hello.wasm"),
+        ),
+    ] {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let client = steady_client(entry.clone(), std::sync::Arc::clone(&stop));
+        cluster.ok(&change);
+        let status = cluster.ok(&["rollout", "status", "deployment/hello", "--timeout=120s"]);
+        assert!(status.contains("successfully rolled out"), "{status}");
+        let now = cluster.hello_running(5, Duration::from_secs(60));
+        let now: BTreeSet<String> = now.into_iter().map(|(name, _)| name).collect();
+        replies_from_all(&cluster, &entry, &now);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (answered, failures) = client.join().expect("client thread");
+        assert!(
+            failures.is_empty(),
+            "{change:?}: {} of {} requests failed: {failures:?}",
+            failures.len(),
+            answered + failures.len() as u64
+        );
+        assert!(answered > 0, "the client got answers during {change:?}");
+        let template = cluster.ok(&[
+            "get",
+            "deployment",
+            "hello",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ]);
+        assert_eq!(template, image);
+    }
+    cluster.ok(&["scale", "deployment", "hello", "--replicas=3"]);
+    cluster.hello_running(3, Duration::from_secs(60));
+
+    // Logs: a ticking pod followed with -f, and the usual options.
+    cluster.apply(&ticker_pod(&guest("ticker.wasm")));
+    cluster.wait("the ticker ticking", Duration::from_secs(30), || {
+        let run = cluster
+            .plane
+            .kubectl(KUBECTL, &["logs", "ticker", "--tail", "2"]);
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        if run.code == Some(0) && lines.len() == 2 && lines.iter().all(|l| l.starts_with("tick ")) {
+            Ok(())
+        } else {
+            Err(format!("{lines:?} {}", run.stderr))
+        }
+    });
+    let stamped = cluster.ok(&["logs", "ticker", "--tail", "1", "--timestamps"]);
+    let (stamp, line) = stamped
+        .trim()
+        .split_once(' ')
+        .expect("a timestamp and a line");
+    assert!(stamp.starts_with("20") && stamp.ends_with('Z'), "{stamped}");
+    assert!(line.starts_with("tick "), "{stamped}");
+    assert!(
+        cluster
+            .ok(&["logs", "ticker", "--since", "1h"])
+            .starts_with("tick 1\n")
+    );
+    let followed = follow_logs(&cluster, "ticker", 5);
+    let numbers: Vec<u32> = followed
+        .iter()
+        .filter_map(|l| l.strip_prefix("tick ")?.parse().ok())
+        .collect();
+    assert_eq!(numbers.len(), 5, "{followed:?}");
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0] + 1),
+        "followed lines arrive in order, none twice: {followed:?}"
+    );
+    let previous = cluster.ok(&["logs", "crasher", "--previous"]);
+    assert!(previous.contains("about to crash"), "{previous}");
+    for (args, message) in [
+        (
+            vec!["logs", "ticker", "--previous"],
+            "previous terminated container \"main\" in pod \"ticker\" not found",
+        ),
+        (
+            vec!["logs", "ticker", "-c", "nope"],
+            "container nope is not valid for pod ticker",
+        ),
+    ] {
+        let run = cluster.plane.kubectl(KUBECTL, &args);
+        assert_ne!(run.code, Some(0), "{args:?}");
+        assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
+    }
+
+    // A pod that fits nowhere stays Pending and says why.
+    cluster.apply(&pod_with_memory(
+        "too-big",
+        &guest("http-hello.wasm"),
+        "1000Gi",
+    ));
+    cluster.wait("too-big FailedScheduling", Duration::from_secs(30), || {
+        let described = squeeze(&cluster.ok(&["describe", "pod", "too-big"]));
+        if described.contains("FailedScheduling") && described.contains("Insufficient memory") {
+            Ok(())
+        } else {
+            Err(described)
+        }
+    });
+    let phase = cluster.ok(&["get", "pod", "too-big", "-o", "jsonpath={.status.phase}"]);
+    assert_eq!(phase, "Pending");
 
     // An agent dies: its node turns unreachable, its pods come back on the other node.
     let lost = cluster.agents.remove(1);

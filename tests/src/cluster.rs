@@ -52,6 +52,9 @@ fn which(program: &str) -> Option<PathBuf> {
     })
 }
 
+/// Agents take 127.0.0.2, 127.0.0.3, ... in the order they start.
+static NEXT_AGENT_ADDRESS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
 /// A free loopback address.
 ///
 /// # Panics
@@ -245,6 +248,8 @@ impl ControlPlane {
         let dir = self.dir.path().join(format!("agent-{name}"));
         std::fs::create_dir_all(&dir).expect("agent dir");
         let log = dir.join("agent.log");
+        let n = NEXT_AGENT_ADDRESS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let address = std::net::Ipv4Addr::new(127, 0, 0, 2 + n % 250);
         let port = free_addr()
             .rsplit_once(':')
             .map(|(_, p)| p.to_owned())
@@ -258,6 +263,7 @@ impl ControlPlane {
             .arg("--data-dir")
             .arg(dir.join("data"))
             .args(["--port", &port])
+            .args(["--address", &address.to_string()])
             .args(["--backoff-initial-ms", "500", "--backoff-max-ms", "8000"])
             .args(["--lease-renew-seconds", "1"])
             .env("RUST_LOG", "info,shoal_agent=debug")
@@ -268,6 +274,7 @@ impl ControlPlane {
             .expect("shoal agent starts");
         Agent {
             name: name.to_owned(),
+            address,
             child: Some(child),
             log,
         }
@@ -402,6 +409,8 @@ impl Drop for ControlPlane {
 pub struct Agent {
     /// Its node's name.
     pub name: String,
+    /// Its node's address (a loopback address of its own, so NodePorts do not clash).
+    pub address: std::net::Ipv4Addr,
     child: Option<Child>,
     /// Its log.
     pub log: PathBuf,

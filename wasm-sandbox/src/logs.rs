@@ -51,6 +51,8 @@ struct Runs {
     capacity: usize,
     current: Run,
     previous: Option<Run>,
+    /// Whether a run has started: the first one leaves no previous run behind.
+    started: bool,
 }
 
 #[derive(Debug, Default)]
@@ -70,6 +72,7 @@ impl LogStore {
                 capacity: capacity.max(MAX_LINE_BYTES),
                 current: Run::default(),
                 previous: None,
+                started: false,
             })),
             follow,
         }
@@ -82,11 +85,15 @@ impl LogStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Starts a new run: the current lines become the previous run's.
+    /// Starts a new run: the current lines become the previous run's (unless this is the
+    /// first run, which has no run before it).
     pub fn start_run(&self) {
         let mut runs = self.lock();
         let finished = std::mem::take(&mut runs.current);
-        runs.previous = Some(finished);
+        let had_run = std::mem::replace(&mut runs.started, true);
+        if had_run || !finished.lines.is_empty() {
+            runs.previous = Some(finished);
+        }
     }
 
     /// Appends a line (split if longer than [`MAX_LINE_BYTES`]).
@@ -282,6 +289,16 @@ mod tests {
         store.start_run();
         assert!(store.lines(None, None).is_empty());
         assert_eq!(store.previous(Some(1), None).unwrap()[0].text, "flood 9999");
+    }
+
+    #[test]
+    fn the_first_run_has_no_previous_run() {
+        let store = LogStore::new(1 << 20);
+        store.start_run();
+        store.sink(Stream::Stdout).write(b"one\n");
+        assert!(store.previous(None, None).is_none());
+        store.start_run();
+        assert_eq!(store.previous(None, None).unwrap()[0].text, "one");
     }
 
     #[test]

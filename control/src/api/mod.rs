@@ -8,6 +8,7 @@
 //! request is authorized by RBAC (`rbac`) first.
 
 mod admission;
+mod agents;
 pub mod auth;
 pub mod discovery;
 mod error;
@@ -59,12 +60,15 @@ const MAX_BODY: u64 = 3 * 1024 * 1024;
 pub struct ApiConfig {
     /// How often a watch that allows bookmarks gets one while it has nothing else to send.
     pub bookmark_interval: Duration,
+    /// The join token, presented to agents when the server reaches them (`pods/log`).
+    pub agent_token: Option<String>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             bookmark_interval: Duration::from_secs(30),
+            agent_token: None,
         }
     }
 }
@@ -76,6 +80,7 @@ pub struct ApiServer {
     resources: Resources,
     authenticator: Arc<Authenticator>,
     rbac: rbac::Rbac,
+    agents: agents::AgentDialer,
     /// Watch streams, which outlive the request that started them.
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -88,6 +93,7 @@ impl ApiServer {
         config: ApiConfig,
     ) -> Arc<Self> {
         Arc::new(ApiServer {
+            agents: agents::AgentDialer::new(config.agent_token.clone()),
             config,
             resources: Resources::new(store),
             authenticator,
@@ -284,7 +290,14 @@ impl ApiServer {
                 subresources::get_scale(&self.resources, &target, &name).await
             }
             (&Method::GET, Some(name), Some(Subresource::Log)) => {
-                subresources::log(&self.resources, &target, &name).await
+                subresources::log(
+                    &self.resources,
+                    &self.agents,
+                    &target,
+                    &name,
+                    &request.query,
+                )
+                .await
             }
             (&Method::POST, None, None) => self.create(&request, &target).await,
             (&Method::POST, Some(name), Some(Subresource::Eviction)) => {

@@ -6,11 +6,13 @@ use serde_json::{Value, json};
 use shoal_manifests::patch::{self, PatchType};
 use shoal_manifests::registry::KindInfo;
 use shoal_manifests::strategy::Schema;
+use warp::Reply as _;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
+use super::agents::AgentDialer;
 use super::error::{ApiError, json_response};
-use super::request::Target;
+use super::request::{Query, Target};
 use super::resources::{Change, DeleteOptions, Resources, WriteOptions, Written, resource_version};
 use crate::store::Consistency;
 
@@ -243,12 +245,15 @@ pub(crate) async fn bind_pod(
         .await
 }
 
-/// `GET pods/<name>/log`: the node's agent serves logs; until a pod is on a node there are
-/// none, as kube-apiserver answers.
+/// `GET pods/<name>/log`: streamed from the agent of the pod's node, with kubelet's query
+/// (`follow`, `previous`, `tailLines`, `sinceSeconds`, `sinceTime`, `timestamps`,
+/// `limitBytes`); until a pod is on a node there are none, as kube-apiserver answers.
 pub(crate) async fn log(
     resources: &Resources,
+    agents: &AgentDialer,
     target: &Target,
     name: &str,
+    query: &Query,
 ) -> Result<Response, ApiError> {
     let pod = resources
         .get_existing(
@@ -258,13 +263,116 @@ pub(crate) async fn log(
             Consistency::Linearizable,
         )
         .await?;
-    match pod.pointer("/spec/nodeName").and_then(Value::as_str) {
-        None | Some("") => Err(ApiError::BadRequest(format!(
-            "pod {name} does not have a host assigned"
+    let container = log_container(&pod, name, query.get("container"))?;
+    let node_name = match pod.pointer("/spec/nodeName").and_then(Value::as_str) {
+        None | Some("") => {
+            return Err(ApiError::BadRequest(format!(
+                "pod {name} does not have a host assigned"
+            )));
+        }
+        Some(node) => node.to_owned(),
+    };
+    let nodes = shoal_manifests::registry::by_resource("", "v1", "nodes")
+        .ok_or_else(|| ApiError::Internal("nodes are not registered".to_owned()))?;
+    let node = resources
+        .get_existing(nodes, "", &node_name, Consistency::Linearizable)
+        .await?;
+    let forwarded = {
+        let mut forwarded = form_urlencoded::Serializer::new(String::new());
+        for key in [
+            "follow",
+            "previous",
+            "timestamps",
+            "tailLines",
+            "sinceSeconds",
+            "sinceTime",
+            "limitBytes",
+        ] {
+            if let Some(value) = query.get(key) {
+                forwarded.append_pair(key, value);
+            }
+        }
+        forwarded.finish()
+    };
+    let path = format!(
+        "/containerLogs/{}/{name}/{container}?{forwarded}",
+        target.namespace_or_empty(),
+    );
+    let answer = agents.get(&node, &path).await?;
+    let status = answer.status();
+    if !status.is_success() {
+        let message = answer.text().await.unwrap_or_default();
+        let message = message.trim().to_owned();
+        return Err(if status.is_client_error() {
+            ApiError::BadRequest(message)
+        } else {
+            ApiError::Unavailable(message)
+        });
+    }
+    let mut response = warp::reply::stream(answer.bytes_stream()).into_response();
+    response.headers_mut().insert(
+        warp::http::header::CONTENT_TYPE,
+        warp::http::HeaderValue::from_static("text/plain"),
+    );
+    Ok(response)
+}
+
+/// The container whose logs are asked for: the one named, or the pod's only container;
+/// errors worded as kube-apiserver words them.
+fn log_container(pod: &Value, name: &str, asked: Option<&str>) -> Result<String, ApiError> {
+    let names = |list: &str| -> Vec<String> {
+        pod.pointer(&format!("/spec/{list}"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("name").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect()
+    };
+    let containers = names("containers");
+    let init = names("initContainers");
+    match asked.filter(|c| !c.is_empty()) {
+        Some(asked) if containers.iter().chain(&init).any(|c| c == asked) => Ok(asked.to_owned()),
+        Some(asked) => Err(ApiError::BadRequest(format!(
+            "container {asked} is not valid for pod {name}"
         ))),
-        Some(node) => Err(ApiError::Unavailable(format!(
-            "the logs of pod {name} are kept by the agent of node {node}, which this server \
-             cannot reach"
+        None if containers.len() == 1 => Ok(containers[0].clone()),
+        None => Err(ApiError::BadRequest(format!(
+            "a container name must be specified for pod {name}, choose one of: [{}]{}",
+            containers.join(" "),
+            if init.is_empty() {
+                String::new()
+            } else {
+                format!(" or one of the init containers: [{}]", init.join(" "))
+            }
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_container_is_the_one_named_or_the_only_one() {
+        let one = json!({"spec": {"containers": [{"name": "web"}]}});
+        assert_eq!(log_container(&one, "p", None).unwrap(), "web");
+        assert_eq!(log_container(&one, "p", Some("web")).unwrap(), "web");
+        assert_eq!(
+            log_container(&one, "p", Some("db"))
+                .unwrap_err()
+                .to_string(),
+            "container db is not valid for pod p"
+        );
+        let two = json!({"spec": {
+            "containers": [{"name": "a"}, {"name": "b"}],
+            "initContainers": [{"name": "setup"}],
+        }});
+        assert_eq!(log_container(&two, "p", Some("setup")).unwrap(), "setup");
+        assert_eq!(
+            log_container(&two, "p", None).unwrap_err().to_string(),
+            "a container name must be specified for pod p, choose one of: [a b] or one of the \
+             init containers: [setup]"
+        );
     }
 }
