@@ -2,7 +2,7 @@
 //! SIGTERM or ctrl-c.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -57,6 +57,35 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
         .split_once('=')
         .ok_or_else(|| format!("{text:?} is not key=value"))?;
     Ok((key.to_owned(), value.to_owned()))
+}
+
+impl Args {
+    /// The agent of a cluster made by [`crate::server::Args::single_node`] in `data_dir`
+    /// (its CA and join token from `pki/`, its own state in `agent/`), with the command
+    /// line's defaults.
+    pub(crate) fn local(
+        server: &str,
+        data_dir: &Path,
+        node: &str,
+        address: IpAddr,
+        port: u16,
+    ) -> Self {
+        let pki = data_dir.join("pki");
+        Self {
+            server: server.to_owned(),
+            ca_file: pki.join(shoal_control::api::tls::CA_CERT_FILE),
+            token_file: pki.join(shoal_control::api::auth::JOIN_TOKEN_FILE),
+            node_name: Some(node.to_owned()),
+            data_dir: data_dir.join("agent"),
+            address,
+            port,
+            max_pods: 110,
+            labels: Vec::new(),
+            backoff_initial_ms: 10_000,
+            backoff_max_ms: 300_000,
+            lease_renew_seconds: 10,
+        }
+    }
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {

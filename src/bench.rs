@@ -38,6 +38,10 @@ pub(crate) enum Bench {
     /// The Kubernetes API over HTTPS: creates per second with 64 clients, and watch fan-out
     /// from a write's acknowledgement to 1,000 watchers, on 1 and 3 nodes.
     Api(crate::api_bench::Args),
+    /// A working cluster in this process: pod start latency, scheduling through the API onto
+    /// simulated nodes, NodePort against direct HTTP, and a lost node's pods moving (run from
+    /// the repository root).
+    Cluster(crate::cluster_bench::Args),
 }
 
 pub(crate) fn run(bench: &Bench) -> anyhow::Result<ExitCode> {
@@ -51,6 +55,7 @@ pub(crate) fn run(bench: &Bench) -> anyhow::Result<ExitCode> {
         Bench::Store(args) => crate::store_bench::run(args),
         Bench::Scheduler(args) => crate::scheduler_bench::run(args),
         Bench::Api(args) => crate::api_bench::run(args),
+        Bench::Cluster(args) => crate::cluster_bench::run(args),
     }
 }
 

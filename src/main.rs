@@ -4,6 +4,7 @@
 mod agent;
 mod api_bench;
 mod bench;
+mod cluster_bench;
 mod member;
 mod sandbox_bench;
 mod scheduler_bench;

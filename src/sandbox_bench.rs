@@ -370,13 +370,17 @@ async fn idle_pod_memory(
     Ok(Some(per_pod))
 }
 
-fn load(runtime: &Runtime, guests: &Path, file: &str) -> anyhow::Result<Arc<Artifact>> {
+pub(crate) fn load(runtime: &Runtime, guests: &Path, file: &str) -> anyhow::Result<Arc<Artifact>> {
     let bytes =
         std::fs::read(guests.join(file)).with_context(|| format!("reading guest {file}"))?;
     Ok(runtime.load(file, &bytes)?)
 }
 
-fn container(name: &str, artifact: Arc<Artifact>, env: &[(&str, &str)]) -> ContainerSpec {
+pub(crate) fn container(
+    name: &str,
+    artifact: Arc<Artifact>,
+    env: &[(&str, &str)],
+) -> ContainerSpec {
     ContainerSpec {
         name: name.to_owned(),
         artifact,
@@ -392,7 +396,7 @@ fn container(name: &str, artifact: Arc<Artifact>, env: &[(&str, &str)]) -> Conta
     }
 }
 
-fn sandbox(
+pub(crate) fn sandbox(
     runtime: &Runtime,
     dir: &Path,
     containers: Vec<ContainerSpec>,
@@ -410,7 +414,7 @@ fn sandbox(
     )?)
 }
 
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
+pub(crate) fn tempfile_dir() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("shoal-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)

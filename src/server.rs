@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use std::sync::Arc;
@@ -82,6 +82,31 @@ pub(crate) struct Args {
     /// Seconds pods stay on an unreachable node before they are evicted and replaced.
     #[arg(long, default_value_t = 300)]
     pub(crate) pod_eviction_seconds: u64,
+}
+
+impl Args {
+    /// A node running a cluster of its own, everything under `data_dir` (`control/`, `pki/`),
+    /// with the defaults of the command line.
+    pub(crate) fn single_node(data_dir: &Path, api_listen: SocketAddr, listen: SocketAddr) -> Self {
+        Self {
+            id: 1,
+            data_dir: data_dir.join("control"),
+            listen,
+            peers: Vec::new(),
+            join: false,
+            cluster_secret_file: None,
+            api_listen,
+            pki_dir: Some(data_dir.join("pki")),
+            tls_sans: Vec::new(),
+            token_file: None,
+            kubeconfig: Some(data_dir.join("admin.kubeconfig")),
+            watch_history_events: HistoryWindow::default().max_events,
+            watch_history_seconds: HistoryWindow::default().max_age.as_secs(),
+            watch_bookmark_seconds: 30,
+            node_grace_seconds: 40,
+            pod_eviction_seconds: 300,
+        }
+    }
 }
 
 fn parse_peer(text: &str) -> Result<(NodeId, String), String> {

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use shoal_control::store::HistoryWindow;
 use tokio_util::sync::CancellationToken;
 
 /// Arguments of `shoal up`.
@@ -47,47 +46,22 @@ async fn up(args: &Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
-    let server = crate::server::Args {
-        id: 1,
-        data_dir: data_dir.join("control"),
-        listen: args.listen,
-        peers: Vec::new(),
-        join: false,
-        cluster_secret_file: None,
-        api_listen: args.api_listen,
-        pki_dir: Some(data_dir.join("pki")),
-        tls_sans: Vec::new(),
-        token_file: None,
-        kubeconfig: Some(
-            args.kubeconfig
-                .clone()
-                .unwrap_or_else(|| data_dir.join("admin.kubeconfig")),
-        ),
-        watch_history_events: HistoryWindow::default().max_events,
-        watch_history_seconds: HistoryWindow::default().max_age.as_secs(),
-        watch_bookmark_seconds: 30,
-        node_grace_seconds: args.node_grace_seconds,
-        pod_eviction_seconds: args.pod_eviction_seconds,
-    };
+    let kubeconfig = args
+        .kubeconfig
+        .clone()
+        .unwrap_or_else(|| data_dir.join("admin.kubeconfig"));
+    let mut server = crate::server::Args::single_node(&data_dir, args.api_listen, args.listen);
+    server.kubeconfig = Some(kubeconfig);
+    server.node_grace_seconds = args.node_grace_seconds;
+    server.pod_eviction_seconds = args.pod_eviction_seconds;
     let running = crate::server::start(&server).await?;
-    let agent_args = crate::agent::Args {
-        server: running.api_url.clone(),
-        ca_file: data_dir
-            .join("pki")
-            .join(shoal_control::api::tls::CA_CERT_FILE),
-        token_file: data_dir
-            .join("pki")
-            .join(shoal_control::api::auth::JOIN_TOKEN_FILE),
-        node_name: Some(args.node_name.clone()),
-        data_dir: data_dir.join("agent"),
-        address: args.api_listen.ip(),
-        port: args.agent_port,
-        max_pods: 110,
-        labels: Vec::new(),
-        backoff_initial_ms: 10_000,
-        backoff_max_ms: 300_000,
-        lease_renew_seconds: 10,
-    };
+    let agent_args = crate::agent::Args::local(
+        &running.api_url,
+        &data_dir,
+        &args.node_name,
+        args.api_listen.ip(),
+        args.agent_port,
+    );
     let config = crate::agent::config(&agent_args)?;
     let cancel = CancellationToken::new();
     let agent = tokio::spawn(shoal_agent::run(config, cancel.clone()));

@@ -485,6 +485,62 @@ fn agents_run_heal_and_replace_wasm_pods() {
         second.stderr
     );
 
+    // A Service changed to NodePort gets its port on the update; its ClusterIP cannot change;
+    // back to ClusterIP, the NodePort is dropped.
+    cluster.ok(&["create", "service", "clusterip", "plain", "--tcp=80:8080"]);
+    cluster.ok(&[
+        "patch",
+        "service",
+        "plain",
+        "-p",
+        r#"{"spec":{"type":"NodePort"}}"#,
+    ]);
+    let patched = cluster.ok(&[
+        "get",
+        "service",
+        "plain",
+        "-o",
+        "jsonpath={.spec.type} {.spec.ports[0].nodePort}",
+    ]);
+    let (kind, port) = patched.split_once(' ').expect("type and port");
+    assert_eq!(kind, "NodePort", "{patched}");
+    assert!(
+        port.parse::<u16>()
+            .is_ok_and(|p| (30000..=32767).contains(&p) && p != node_port),
+        "{patched}"
+    );
+    let moved = cluster.plane.kubectl(
+        KUBECTL,
+        &[
+            "patch",
+            "service",
+            "plain",
+            "-p",
+            r#"{"spec":{"clusterIP":"10.96.0.99"}}"#,
+        ],
+    );
+    assert_ne!(moved.code, Some(0));
+    assert!(
+        moved.stderr.contains("spec.clusterIP") && moved.stderr.contains("field is immutable"),
+        "{}",
+        moved.stderr
+    );
+    cluster.ok(&[
+        "patch",
+        "service",
+        "plain",
+        "-p",
+        r#"{"spec":{"type":"ClusterIP"}}"#,
+    ]);
+    let back = cluster.ok(&[
+        "get",
+        "service",
+        "plain",
+        "-o",
+        "jsonpath={.spec.type}/{.spec.ports[0].nodePort}",
+    ]);
+    assert_eq!(back, "ClusterIP/", "{back}");
+
     // The NodePort on either agent answers from all three pods, wherever they run: pods
     // here are served in-process, pods on the other node through its agent.
     let pod_names: BTreeSet<String> = running.iter().map(|(name, _)| name.clone()).collect();

@@ -24,13 +24,15 @@ pub(super) fn prepare_update(
     name: &str,
 ) -> Result<(Value, Vec<String>), ApiError> {
     // The status endpoint takes only the status from the body; the object's own endpoint keeps
-    // the stored status, except a Node's endpoint, which takes both.
+    // the stored status, except a Node's endpoint, which takes both, as does a binding (it
+    // sets the node and the PodScheduled condition in one write).
     let mut next = match subresource {
         Some(Subresource::Status) => {
             let mut next = current.clone();
             copy_status(&mut next, &proposed);
             next
         }
+        Some(Subresource::Binding) => proposed,
         _ => {
             let mut next = proposed;
             if kind.has_subresource(Subresource::Status) && kind.kind != "Node" {

@@ -587,6 +587,11 @@ impl Resources {
             if !proposed_rv.is_empty() && proposed_rv != current_rv {
                 return Err(ApiError::modified(&kind.qualified_plural(), name));
             }
+            let service = super::services::is_service(kind) && subresource.is_none();
+            let mut proposed = proposed;
+            if service {
+                super::services::drop_type_dependent_fields(&current, &mut proposed);
+            }
             let (mut next, warnings) = prepare_update(
                 kind,
                 &current,
@@ -606,6 +611,11 @@ impl Resources {
                     &now_rfc3339(),
                 );
             }
+            let reservations = if service {
+                super::services::allocate_update(&self.store, &current, &mut next).await?
+            } else {
+                super::services::Reservations::default()
+            };
             let finished = is_finished(kind, &next);
             let mut unchanged = current.clone();
             strip_resource_version(&mut unchanged);
@@ -625,10 +635,27 @@ impl Resources {
                 });
             }
             let revision = Revision(current_rv.parse().unwrap_or(0));
-            match self
-                .write_at(&key, revision, (!finished).then_some(&next))
-                .await?
+            let (outcome, reserved) = self
+                .write_at(
+                    &key,
+                    revision,
+                    (!finished).then_some(&next),
+                    &reservations.ops,
+                )
+                .await?;
+            // A NodePort taken in the meantime: the client's error if it asked for it, else
+            // pick again.
+            if matches!(outcome, Some(OpOutcome::Aborted))
+                && let Some(index) = reserved
+                    .iter()
+                    .position(|o| matches!(o, OpOutcome::AlreadyExists { .. }))
             {
+                if let Some(error) = reservations.clash(index, name) {
+                    return Err(error);
+                }
+                continue;
+            }
+            match outcome {
                 Some(OpOutcome::Updated { revision })
                 | Some(OpOutcome::Deleted { revision, .. }) => {
                     set_resource_version(&mut next, revision);
@@ -735,8 +762,9 @@ impl Resources {
             }
             let revision = Revision(resource_version(&current).parse().unwrap_or(0));
             match self
-                .write_at(&key, revision, pending.then_some(&next))
+                .write_at(&key, revision, pending.then_some(&next), &[])
                 .await?
+                .0
             {
                 Some(OpOutcome::Updated { revision }) => {
                     set_resource_version(&mut next, revision);
@@ -759,12 +787,15 @@ impl Resources {
 impl Resources {
     /// Writes `value` under `key` (or deletes the object, for `None`) on the condition that it
     /// is still at `revision`; returns what the store did.
+    /// Writes `value` (or deletes, with `None`) if the object is still at `revision`, in one
+    /// transaction with `extra` operations; returns the object's outcome and theirs.
     async fn write_at(
         &self,
         key: &ObjectKey,
         revision: Revision,
         value: Option<&Value>,
-    ) -> Result<Option<OpOutcome>, ApiError> {
+        extra: &[Op],
+    ) -> Result<(Option<OpOutcome>, Vec<OpOutcome>), ApiError> {
         let preconditions = Preconditions::revision(revision);
         let op = match value {
             Some(value) => Op::Update {
@@ -777,11 +808,17 @@ impl Resources {
                 preconditions,
             },
         };
-        let response = self
-            .store
-            .write(Command::single(Timestamp::now(), op))
-            .await?;
-        Ok(response.outcomes.into_iter().next())
+        let command = if extra.is_empty() {
+            Command::single(Timestamp::now(), op)
+        } else {
+            let mut ops = vec![op];
+            ops.extend(extra.iter().cloned());
+            Command::txn(Timestamp::now(), ops)
+        };
+        let response = self.store.write(command).await?;
+        let mut outcomes = response.outcomes.into_iter();
+        let first = outcomes.next();
+        Ok((first, outcomes.collect()))
     }
 }
 

@@ -150,6 +150,182 @@ pub(crate) async fn allocate(
     Ok(reservations)
 }
 
+/// Before an update is validated: a Service whose type no longer needs NodePorts (changed to
+/// ClusterIP) loses the NodePorts and external traffic policy it had, when the update left
+/// them as they were, as kube-apiserver's strategy drops type-dependent fields.
+pub(crate) fn drop_type_dependent_fields(current: &Value, proposed: &mut Value) {
+    let external = |service: &Value| {
+        matches!(
+            service.pointer("/spec/type").and_then(Value::as_str),
+            Some("NodePort" | "LoadBalancer")
+        )
+    };
+    if !external(current) || external(proposed) {
+        return;
+    }
+    let node_ports = |service: &Value| -> Vec<Option<u64>> {
+        service
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|p| p.get("nodePort").and_then(Value::as_u64))
+            .collect()
+    };
+    let unchanged = node_ports(current) == node_ports(proposed);
+    let Some(spec) = proposed.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if unchanged && let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+        for port in ports.iter_mut().filter_map(Value::as_object_mut) {
+            port.remove("nodePort");
+        }
+    }
+    for field in ["externalTrafficPolicy", "healthCheckNodePort"] {
+        if spec.get(field) == current.pointer(&format!("/spec/{field}")) {
+            spec.remove(field);
+        }
+    }
+}
+
+/// On an update: keeps the ClusterIP (immutable; an empty one keeps the stored one) and the
+/// NodePorts a port had (an update that leaves `nodePort` out keeps it, as kube-apiserver
+/// does), allocates NodePorts for ports that need one, drops them when the type no longer
+/// does, and returns the reservations to write with the update. Reservations no longer
+/// held are released by the repair pass.
+pub(crate) async fn allocate_update(
+    store: &Store,
+    current: &Value,
+    next: &mut Value,
+) -> Result<Reservations, ApiError> {
+    let mut reservations = Reservations::default();
+    let name = next
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let namespace = next
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let uid = current
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let owner = json!({"service": format!("{namespace}/{name}"), "uid": uid});
+    let kind = next
+        .pointer("/spec/type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_owned();
+    let stored_ip = current
+        .pointer("/spec/clusterIP")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let Some(spec) = next.get_mut("spec").and_then(Value::as_object_mut) else {
+        return Ok(reservations);
+    };
+    let asked_ip = spec
+        .get("clusterIP")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if kind != "ExternalName" && !stored_ip.is_empty() {
+        if asked_ip.is_empty() {
+            spec.insert("clusterIP".to_owned(), Value::from(stored_ip.clone()));
+            if let Some(ips) = current.pointer("/spec/clusterIPs") {
+                spec.insert("clusterIPs".to_owned(), ips.clone());
+            }
+        } else if asked_ip != stored_ip {
+            return Err(ApiError::invalid(
+                "Service",
+                "",
+                &name,
+                FieldError::invalid(
+                    FieldPath::parse_dotted("spec.clusterIP"),
+                    &asked_ip,
+                    "field is immutable",
+                ),
+            ));
+        }
+    }
+    let held: Vec<(u64, String, u64)> = current
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            Some((
+                p.get("port")?.as_u64()?,
+                p.get("protocol")
+                    .and_then(Value::as_str)
+                    .unwrap_or("TCP")
+                    .to_owned(),
+                p.get("nodePort")?.as_u64().filter(|n| *n > 0)?,
+            ))
+        })
+        .collect();
+    let needs_ports = matches!(kind.as_str(), "NodePort" | "LoadBalancer");
+    let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) else {
+        return Ok(reservations);
+    };
+    let mut taken_ports: Option<HashSet<String>> = None;
+    for port in ports {
+        let Some(object) = port.as_object_mut() else {
+            continue;
+        };
+        if !needs_ports {
+            object.remove("nodePort");
+            continue;
+        }
+        let number = object.get("port").and_then(Value::as_u64).unwrap_or(0);
+        let protocol = object
+            .get("protocol")
+            .and_then(Value::as_str)
+            .unwrap_or("TCP")
+            .to_owned();
+        let asked = object
+            .get("nodePort")
+            .and_then(Value::as_u64)
+            .filter(|n| *n > 0);
+        let before = held
+            .iter()
+            .find(|(p, proto, _)| *p == number && *proto == protocol)
+            .map(|(_, _, n)| *n);
+        let (node_port, requested) = match (asked, before) {
+            (Some(asked), _) if held.iter().any(|(_, _, n)| *n == asked) => {
+                object.insert("nodePort".to_owned(), Value::from(asked));
+                continue;
+            }
+            (Some(asked), _) => (asked.to_string(), true),
+            (None, Some(before)) => {
+                object.insert("nodePort".to_owned(), Value::from(before));
+                continue;
+            }
+            (None, None) => {
+                if taken_ports.is_none() {
+                    taken_ports = Some(taken(store, PORT_RESOURCE).await?);
+                }
+                let taken = taken_ports.get_or_insert_default();
+                let picked = pick_port(taken)?;
+                taken.insert(picked.clone());
+                (picked, false)
+            }
+        };
+        object.insert(
+            "nodePort".to_owned(),
+            Value::from(node_port.parse::<u64>().unwrap_or_default()),
+        );
+        reservations
+            .ops
+            .push(reserve(PORT_RESOURCE, &node_port, &owner)?);
+        reservations.requested.push(requested);
+    }
+    Ok(reservations)
+}
+
 fn reserve(resource: &str, name: &str, owner: &Value) -> Result<Op, ApiError> {
     Ok(Op::Create {
         key: ObjectKey::cluster(resource, name).map_err(|e| ApiError::Internal(e.to_string()))?,

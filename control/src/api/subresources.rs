@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use shoal_manifests::patch::{self, PatchType};
-use shoal_manifests::registry::KindInfo;
+use shoal_manifests::registry::{KindInfo, Subresource};
 use shoal_manifests::strategy::Schema;
 use warp::Reply as _;
 use warp::http::StatusCode;
@@ -201,7 +201,8 @@ pub(crate) async fn bind(
 }
 
 /// The binding rule, shared by `POST pods/<name>/binding` and the scheduler: sets
-/// `spec.nodeName` once; a pod already assigned answers 409. With `uid`, a pod that is not
+/// `spec.nodeName` once, with `PodScheduled=True`, as kube-apiserver's binding does; a pod
+/// already assigned answers 409. With `uid`, a pod that is not
 /// that one (deleted and created again under the same name) answers 409 too.
 pub(crate) async fn bind_pod(
     resources: &Resources,
@@ -213,8 +214,15 @@ pub(crate) async fn bind_pod(
     manager: &str,
 ) -> Result<Written, ApiError> {
     let options = WriteOptions::controller(manager);
+    let now = super::resources::now_rfc3339();
     resources
-        .modify(kind, namespace, name, None, &options, |current| {
+        .modify(
+            kind,
+            namespace,
+            name,
+            Some(Subresource::Binding),
+            &options,
+            |current| {
             let conflict = |detail: String| ApiError::Conflict {
                 resource: "pods".to_owned(),
                 name: name.to_owned(),
@@ -238,11 +246,45 @@ pub(crate) async fn bind_pod(
                 _ => {
                     let mut next = current.clone();
                     next["spec"]["nodeName"] = Value::from(node);
+                    set_pod_scheduled(&mut next, "True", None, &now);
                     Ok(Change::Replace(next))
                 }
             }
         })
         .await
+}
+
+/// Sets the pod's `PodScheduled` condition, keeping its transition time while the status
+/// stays the same; a message makes it `Unschedulable`.
+pub(crate) fn set_pod_scheduled(pod: &mut Value, status: &str, message: Option<&str>, now: &str) {
+    if !pod["status"]["conditions"].is_array() {
+        pod["status"]["conditions"] = json!([]);
+    }
+    let Some(conditions) = pod["status"]["conditions"].as_array_mut() else {
+        return;
+    };
+    let at = conditions.iter().position(|c| c["type"] == "PodScheduled");
+    let transition = at
+        .map(|i| &conditions[i])
+        .filter(|c| c["status"] == status)
+        .and_then(|c| c.get("lastTransitionTime"))
+        .filter(|t| !t.is_null())
+        .cloned()
+        .unwrap_or_else(|| Value::from(now));
+    let mut condition = json!({
+        "type": "PodScheduled",
+        "status": status,
+        "lastProbeTime": null,
+        "lastTransitionTime": transition,
+    });
+    if let Some(message) = message {
+        condition["reason"] = Value::from("Unschedulable");
+        condition["message"] = Value::from(message);
+    }
+    match at {
+        Some(i) => conditions[i] = condition,
+        None => conditions.push(condition),
+    }
 }
 
 /// `GET pods/<name>/log`: streamed from the agent of the pod's node, with kubelet's query

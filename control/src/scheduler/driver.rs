@@ -1,6 +1,7 @@
-//! The scheduler's driver, on the leader only: after every burst of changes to Nodes or Pods
-//! and every resync it lists both, builds a [`ClusterView`], asks [`schedule`] about every
-//! pending pod of `default-scheduler` and writes the outcome. A placement is a binding (the
+//! The scheduler's driver, on the leader only. It lists Nodes and Pods once, keeps them
+//! current from its watches (each object decoded once per change, never per pass), and
+//! after every burst of changes and every resync builds a [`ClusterView`], asks [`schedule`]
+//! about every pending pod of `default-scheduler` and writes the outcome. A placement is a binding (the
 //! `pods/binding` rule) and `PodScheduled=True`; a pod that fits nowhere gets
 //! `PodScheduled=False` with reason `Unschedulable` and a `FailedScheduling` Event, once per
 //! message and per resync rather than on every pass.
@@ -8,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -17,15 +19,23 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ClusterView, NodeName, Placement, schedule};
 use crate::api::ApiError;
-use crate::api::resources::{Change, Resources, WriteOptions, now_rfc3339};
-use crate::api::subresources::bind_pod;
-use crate::store::{Consistency, Watcher};
+use crate::api::resources::{
+    Change, Resources, WriteOptions, now_rfc3339, resource_version, to_api,
+};
+use crate::api::subresources::{bind_pod, set_pod_scheduled};
+use crate::store::{Consistency, EventKind, WatchEvent, Watcher};
 
 /// The scheduler's name: pods with this `spec.schedulerName` (or none) are its to place. It
 /// is also the field manager and the Events' source.
 pub const SCHEDULER_NAME: &str = "default-scheduler";
-/// How long changes are gathered before a pass runs.
-const DEBOUNCE: Duration = Duration::from_millis(100);
+/// How long changes are gathered before a pass runs, at least: a pass follows the first
+/// change after a quiet spell almost at once; under load the pause grows to the last pass's
+/// length (up to [`MAX_DEBOUNCE`]), so the scheduler takes at most about half a core while
+/// the changes it waits for pile up into one pass.
+const MIN_DEBOUNCE: Duration = Duration::from_millis(2);
+const MAX_DEBOUNCE: Duration = Duration::from_millis(100);
+/// Bindings written at once.
+const BINDS_IN_FLIGHT: usize = 32;
 /// How often a pass runs without any change; unschedulable pods get a fresh Event then.
 const RESYNC: Duration = Duration::from_secs(30);
 /// The longest Event message, as kube-scheduler truncates (`NoteLengthLimit`).
@@ -45,6 +55,8 @@ pub async fn run(resources: Resources, cancel: CancellationToken) {
         resources,
         reported: HashMap::new(),
         last_bound: None,
+        nodes: Cache::default(),
+        pods: Cache::default(),
     };
     loop {
         let (mut nodes, mut pods) = match scheduler.watch().await {
@@ -59,14 +71,16 @@ pub async fn run(resources: Resources, cancel: CancellationToken) {
         };
         let mut wake = Wake::Start;
         loop {
+            let started = tokio::time::Instant::now();
             if let Err(error) = scheduler.pass(wake).await {
                 tracing::warn!(error = %error, "scheduling pass failed");
             }
+            let pause = started.elapsed().clamp(MIN_DEBOUNCE, MAX_DEBOUNCE);
             let woke = tokio::select! {
                 () = cancel.cancelled() => return,
                 () = tokio::time::sleep(RESYNC) => Ok(Wake::Resync),
-                event = nodes.next() => event.map(|_| Wake::Change),
-                event = pods.next() => event.map(|_| Wake::Change),
+                event = nodes.next() => event.map(|e| scheduler.nodes.apply(&e)).map(|()| Wake::Change),
+                event = pods.next() => event.map(|e| scheduler.pods.apply(&e)).map(|()| Wake::Change),
             };
             match woke {
                 Ok(next) => wake = next,
@@ -78,23 +92,99 @@ pub async fn run(resources: Resources, cancel: CancellationToken) {
             // Let a burst of changes land, then take them all: one pass covers them.
             tokio::select! {
                 () = cancel.cancelled() => return,
-                () = tokio::time::sleep(DEBOUNCE) => {}
+                () = tokio::time::sleep(pause) => {}
             }
-            if !drain(&mut nodes).await || !drain(&mut pods).await {
+            if !drain(&mut nodes, &mut scheduler.nodes).await
+                || !drain(&mut pods, &mut scheduler.pods).await
+            {
                 break;
             }
         }
     }
 }
 
-/// Takes every event already waiting; `false` if the watch ended.
-async fn drain(watcher: &mut Watcher) -> bool {
+/// Applies every event already waiting; `false` if the watch ended.
+async fn drain<T: DeserializeOwned>(watcher: &mut Watcher, cache: &mut Cache<T>) -> bool {
     while let Ok(event) = tokio::time::timeout(Duration::ZERO, watcher.next()).await {
-        if event.is_err() {
-            return false;
+        match event {
+            Ok(event) => cache.apply(&event),
+            Err(_) => return false,
         }
     }
     true
+}
+
+/// Objects of one kind by `namespace/name`, each with the revision it was read at.
+struct Cache<T> {
+    objects: HashMap<String, (u64, T)>,
+}
+
+impl<T> Default for Cache<T> {
+    fn default() -> Self {
+        Self {
+            objects: HashMap::new(),
+        }
+    }
+}
+
+fn cache_key(value: &Value) -> String {
+    let field = |name: &str| {
+        value
+            .pointer(&format!("/metadata/{name}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    format!("{}/{}", field("namespace"), field("name"))
+}
+
+impl<T: DeserializeOwned> Cache<T> {
+    /// Everything as listed.
+    fn fill(&mut self, listed: Vec<Value>) {
+        self.objects.clear();
+        for value in listed {
+            let revision = resource_version(&value).parse().unwrap_or(0);
+            self.insert(revision, value);
+        }
+    }
+
+    fn insert(&mut self, revision: u64, value: Value) {
+        let key = cache_key(&value);
+        match serde_json::from_value(value) {
+            Ok(object) => {
+                self.objects.insert(key, (revision, object));
+            }
+            Err(error) => {
+                tracing::debug!(%key, error = %error, "skipping an undecodable object");
+                self.objects.remove(&key);
+            }
+        }
+    }
+
+    /// A watched change, unless the cache already holds that revision or a later one (the
+    /// list it was filled from may have been newer than the watch's start).
+    fn apply(&mut self, event: &WatchEvent) {
+        let Ok(value) = to_api(&event.object) else {
+            return;
+        };
+        let revision = event.revision.0;
+        let key = cache_key(&value);
+        if self
+            .objects
+            .get(&key)
+            .is_some_and(|(held, _)| *held >= revision)
+        {
+            return;
+        }
+        if event.kind == EventKind::Deleted {
+            self.objects.remove(&key);
+        } else {
+            self.insert(revision, value);
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &T> {
+        self.objects.values().map(|(_, object)| object)
+    }
 }
 
 /// The driver's memory between passes.
@@ -104,10 +194,12 @@ struct Scheduler {
     reported: HashMap<String, String>,
     /// The node bound last, where round-robin continues.
     last_bound: Option<NodeName>,
+    nodes: Cache<Node>,
+    pods: Cache<Pod>,
 }
 
 impl Scheduler {
-    async fn watch(&self) -> Result<(Watcher, Watcher), ApiError> {
+    async fn watch(&mut self) -> Result<(Watcher, Watcher), ApiError> {
         let store = self.resources.store();
         let revision = store
             .read(Consistency::Local)
@@ -118,69 +210,106 @@ impl Scheduler {
             let prefix = Resources::prefix(kind, None)?;
             Ok(store.watch(prefix, revision).await?)
         };
-        Ok((watch(nodes_kind()).await?, watch(pods_kind()).await?))
+        let watchers = (watch(nodes_kind()).await?, watch(pods_kind()).await?);
+        // Listed after the watches start, so nothing falls between the two.
+        self.nodes.fill(self.list(nodes_kind()).await?);
+        self.pods.fill(self.list(pods_kind()).await?);
+        Ok(watchers)
     }
 
     /// One pass over every pending pod.
     async fn pass(&mut self, wake: Wake) -> Result<(), ApiError> {
-        let nodes: Vec<Node> = self.list(nodes_kind()).await?;
-        let pods: Vec<Pod> = self.list(pods_kind()).await?;
-        let mut view = ClusterView::from_objects(&nodes, &pods);
+        let mut view = ClusterView::from_objects(self.nodes.values(), self.pods.values());
         if let Some(last) = &self.last_bound {
             view.resume_after(last);
         }
-        let mut pending: Vec<&Pod> = pods.iter().filter(|pod| wants_scheduling(pod)).collect();
+        let mut pending: Vec<&Pod> = self
+            .pods
+            .values()
+            .filter(|pod| wants_scheduling(pod))
+            .collect();
         pending.sort_by_key(|pod| queue_order(pod));
+        // Decisions are made one after another against the view, each placement counted in
+        // it at once; the bindings are then written many at a time. One that fails (the pod
+        // changed meanwhile) is decided again in the next pass, on a fresh view.
         let mut unschedulable = HashSet::new();
+        let mut binds = Vec::new();
+        let mut reports = Vec::new();
+        let mut last_bound = None;
         for pod in pending {
-            let id = PodId::of(pod);
             match schedule(&view, pod) {
-                Placement::Bind(node) => match self.bind(&id, &node).await {
-                    Ok(()) => {
-                        view.bind(pod, &node);
-                        self.last_bound = Some(node);
-                    }
-                    Err(error) => tracing::debug!(
-                        namespace = id.namespace,
-                        pod = id.name,
-                        node = %node,
-                        error = %error,
-                        "binding failed"
-                    ),
-                },
+                Placement::Bind(node) => {
+                    view.bind(pod, &node);
+                    last_bound = Some(node.clone());
+                    let id = PodId::of(pod);
+                    binds.push((
+                        id.namespace.to_owned(),
+                        id.name.to_owned(),
+                        id.uid.to_owned(),
+                        node,
+                    ));
+                }
                 Placement::Unschedulable(reasons) => {
-                    unschedulable.insert(id.uid.to_owned());
-                    let message = reasons.to_string();
-                    self.report(pod, &id, &message, wake == Wake::Resync).await;
+                    reports.push((pod.clone(), reasons.to_string()));
                 }
             }
+        }
+        let scheduler = &*self;
+        let bound: Vec<Value> = futures::stream::iter(binds)
+            .map(|(namespace, name, uid, node)| async move {
+                let id = PodId {
+                    namespace: &namespace,
+                    name: &name,
+                    uid: &uid,
+                };
+                match scheduler.bind(&id, &node).await {
+                    Ok(written) => Some(written),
+                    Err(error) => {
+                        tracing::debug!(
+                            namespace = id.namespace,
+                            pod = id.name,
+                            node = %node,
+                            error = %error,
+                            "binding failed"
+                        );
+                        None
+                    }
+                }
+            })
+            .buffer_unordered(BINDS_IN_FLIGHT)
+            .filter_map(std::future::ready)
+            .collect()
+            .await;
+        // The bindings are known before their watch events arrive: the next pass must not
+        // see these pods pending.
+        for object in bound {
+            let revision = resource_version(&object).parse().unwrap_or(0);
+            self.pods.insert(revision, object);
+        }
+        if last_bound.is_some() {
+            self.last_bound = last_bound;
+        }
+        for (pod, message) in reports {
+            let id = PodId::of(&pod);
+            unschedulable.insert(id.uid.to_owned());
+            self.report(&pod, &id, &message, wake == Wake::Resync).await;
         }
         self.reported.retain(|uid, _| unschedulable.contains(uid));
         Ok(())
     }
 
-    async fn list<T: DeserializeOwned>(&self, kind: &KindInfo) -> Result<Vec<T>, ApiError> {
-        let listed = self
+    async fn list(&self, kind: &KindInfo) -> Result<Vec<Value>, ApiError> {
+        Ok(self
             .resources
             .list(kind, None, 0, None, Consistency::Local, |_| true)
-            .await?;
-        Ok(listed
-            .items
-            .into_iter()
-            .filter_map(|item| match serde_json::from_value(item) {
-                Ok(object) => Some(object),
-                Err(error) => {
-                    tracing::debug!(kind = kind.kind, error = %error, "skipping undecodable object");
-                    None
-                }
-            })
-            .collect())
+            .await?
+            .items)
     }
 
-    /// Binds the pod and marks it scheduled. The binding is what counts: a condition that
-    /// cannot be written is only logged.
-    async fn bind(&self, id: &PodId<'_>, node: &NodeName) -> Result<(), ApiError> {
-        bind_pod(
+    /// Binds the pod; the binding marks it scheduled in the same write. Returns the pod as
+    /// written.
+    async fn bind(&self, id: &PodId<'_>, node: &NodeName) -> Result<Value, ApiError> {
+        let written = bind_pod(
             &self.resources,
             pods_kind(),
             id.namespace,
@@ -191,15 +320,7 @@ impl Scheduler {
         )
         .await?;
         tracing::info!(namespace = id.namespace, pod = id.name, node = %node, "scheduled");
-        if let Err(error) = self.set_scheduled(id, "True", None).await {
-            tracing::warn!(
-                namespace = id.namespace,
-                pod = id.name,
-                error = %error,
-                "cannot set PodScheduled"
-            );
-        }
-        Ok(())
+        Ok(written.object)
     }
 
     /// Marks the pod unschedulable and, on a new message or a resync, records an Event.
@@ -261,7 +382,7 @@ impl Scheduler {
                         });
                     }
                     let mut next = current.clone();
-                    set_condition(&mut next, status, message, &now);
+                    set_pod_scheduled(&mut next, status, message, &now);
                     Ok(Change::Replace(next))
                 },
             )
@@ -391,39 +512,6 @@ fn says_unschedulable(pod: &Pod, message: &str) -> bool {
         })
 }
 
-/// Sets the `PodScheduled` condition of a pod in its API form: `Unschedulable` with the
-/// message when `False`; the transition time moves only when the status does.
-fn set_condition(pod: &mut Value, status: &str, message: Option<&str>, now: &str) {
-    if !pod["status"]["conditions"].is_array() {
-        pod["status"]["conditions"] = json!([]);
-    }
-    let Some(conditions) = pod["status"]["conditions"].as_array_mut() else {
-        return;
-    };
-    let at = conditions.iter().position(|c| c["type"] == "PodScheduled");
-    let transition = at
-        .map(|i| &conditions[i])
-        .filter(|c| c["status"] == status)
-        .and_then(|c| c.get("lastTransitionTime"))
-        .filter(|t| !t.is_null())
-        .cloned()
-        .unwrap_or_else(|| Value::from(now));
-    let mut condition = json!({
-        "type": "PodScheduled",
-        "status": status,
-        "lastProbeTime": null,
-        "lastTransitionTime": transition,
-    });
-    if let Some(message) = message {
-        condition["reason"] = Value::from("Unschedulable");
-        condition["message"] = Value::from(message);
-    }
-    match at {
-        Some(i) => conditions[i] = condition,
-        None => conditions.push(condition),
-    }
-}
-
 /// The Event's name: the pod's, then 16 hex digits that stand for the pod and the message, so
 /// one message on one pod is one Event whose count grows, and a new message is a new Event.
 fn event_name(id: &PodId<'_>, message: &str) -> String {
@@ -480,13 +568,13 @@ mod tests {
     #[test]
     fn conditions_keep_their_transition_time_while_the_status_holds() {
         let mut pod = json!({"status": {"phase": "Pending"}});
-        set_condition(&mut pod, "False", Some("0/1 nodes"), "t1");
-        set_condition(&mut pod, "False", Some("0/2 nodes"), "t2");
+        set_pod_scheduled(&mut pod, "False", Some("0/1 nodes"), "t1");
+        set_pod_scheduled(&mut pod, "False", Some("0/2 nodes"), "t2");
         let condition = &pod["status"]["conditions"][0];
         assert_eq!(condition["lastTransitionTime"], "t1");
         assert_eq!(condition["message"], "0/2 nodes");
         assert_eq!(condition["reason"], "Unschedulable");
-        set_condition(&mut pod, "True", None, "t3");
+        set_pod_scheduled(&mut pod, "True", None, "t3");
         let conditions = pod["status"]["conditions"].as_array().unwrap();
         assert_eq!(conditions.len(), 1);
         assert_eq!(conditions[0]["status"], "True");
