@@ -113,7 +113,8 @@ struct Inner {
     dir: PathBuf,
     runtime: Runtime,
     http: reqwest::Client,
-    compiled: Mutex<HashMap<String, Arc<Artifact>>>,
+    /// One cell per digest: concurrent pulls of one image compile it once, the others wait.
+    compiled: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<Artifact>>>>>,
 }
 
 impl ImageStore {
@@ -252,27 +253,30 @@ impl ImageStore {
 
     /// The compiled workload of a cached blob, compiled at most once per digest.
     async fn compile(&self, image: &str, hex: &str) -> Result<Arc<Artifact>, PullError> {
-        if let Some(artifact) = self.compiled().get(hex) {
-            return Ok(Arc::clone(artifact));
-        }
-        let bytes = tokio::fs::read(self.blob(hex))
-            .await
-            .map_err(|e| PullError::Fetch {
-                image: image.to_owned(),
-                reason: format!("reading the cached content: {e}"),
-            })?;
-        let runtime = self.inner.runtime.clone();
-        let name = image.to_owned();
-        let artifact = tokio::task::spawn_blocking(move || runtime.load(&name, &bytes))
-            .await
-            .map_err(|e| PullError::Compile(format!("compiling {image:?}: {e}")))?
-            .map_err(|e| PullError::Compile(e.to_string()))?;
-        self.compiled()
-            .insert(hex.to_owned(), Arc::clone(&artifact));
-        Ok(artifact)
+        let cell = Arc::clone(self.compiled().entry(hex.to_owned()).or_default());
+        let artifact = cell
+            .get_or_try_init(|| async {
+                let bytes =
+                    tokio::fs::read(self.blob(hex))
+                        .await
+                        .map_err(|e| PullError::Fetch {
+                            image: image.to_owned(),
+                            reason: format!("reading the cached content: {e}"),
+                        })?;
+                let runtime = self.inner.runtime.clone();
+                let name = image.to_owned();
+                tokio::task::spawn_blocking(move || runtime.load(&name, &bytes))
+                    .await
+                    .map_err(|e| PullError::Compile(format!("compiling {image:?}: {e}")))?
+                    .map_err(|e| PullError::Compile(e.to_string()))
+            })
+            .await?;
+        Ok(Arc::clone(artifact))
     }
 
-    fn compiled(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Artifact>>> {
+    fn compiled(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::OnceCell<Arc<Artifact>>>>> {
         self.inner
             .compiled
             .lock()
@@ -290,9 +294,13 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex
 }
 
-/// Writes through a temporary file and a rename, so a crash never leaves half a blob.
+/// Writes through a temporary file and a rename, so a crash never leaves half a blob. Each
+/// write has a temporary file of its own: concurrent pulls of one image race harmlessly, the
+/// last rename winning with the same content.
 async fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let temporary = path.with_extension(format!("partial-{}", std::process::id()));
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = path.with_extension(format!("partial-{}-{n}", std::process::id()));
     tokio::fs::write(&temporary, bytes).await?;
     tokio::fs::rename(&temporary, path).await
 }
@@ -319,6 +327,33 @@ mod tests {
         assert_eq!(
             PullPolicy::of(Some("Never"), &reference("file:///w/app.wasm")),
             PullPolicy::Never
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_pulls_of_one_image_all_succeed_and_compile_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let guest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../wasm-sandbox/guests/noop.wasm")
+            .canonicalize()
+            .unwrap();
+        let runtime = Runtime::new(shoal_wasm_sandbox::RuntimeConfig::default()).unwrap();
+        let store = ImageStore::new(dir.path(), runtime).unwrap();
+        let image = format!("file://{}", guest.display());
+        let pulls: Vec<_> = (0..32)
+            .map(|_| {
+                let store = store.clone();
+                let image = image.clone();
+                tokio::spawn(async move { store.pull(&image, None).await })
+            })
+            .collect();
+        let mut artifacts = Vec::new();
+        for pull in pulls {
+            artifacts.push(pull.await.unwrap().expect("every pull succeeds").artifact);
+        }
+        assert!(
+            artifacts.iter().all(|a| Arc::ptr_eq(a, &artifacts[0])),
+            "one compiled artifact shared by all"
         );
     }
 

@@ -786,6 +786,39 @@ fn agents_run_heal_and_replace_wasm_pods() {
     let phase = cluster.ok(&["get", "pod", "too-big", "-o", "jsonpath={.status.phase}"]);
     assert_eq!(phase, "Pending");
 
+    // The control plane goes away: the agents keep their pods running and serving, then
+    // carry on with it when it is back; nothing is evicted or restarted.
+    let before: BTreeSet<String> = cluster
+        .hello_running(3, Duration::from_secs(30))
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    cluster.plane.kill();
+    std::thread::sleep(Duration::from_secs(4));
+    for agent in &cluster.agents {
+        replies_from_all(&cluster, &format!("{}:{node_port}", agent.address), &before);
+    }
+    cluster.plane.restart();
+    cluster.wait("both nodes Ready again", Duration::from_secs(30), || {
+        let seen = cluster.ok(&[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}",
+        ]);
+        if seen == "True True" {
+            Ok(())
+        } else {
+            Err(seen)
+        }
+    });
+    let after: BTreeSet<String> = cluster
+        .hello_running(3, Duration::from_secs(30))
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(before, after, "the same pods run on");
+
     // An agent dies: its node turns unreachable, its pods come back on the other node.
     let lost = cluster.agents.remove(1);
     let mut lost = lost;

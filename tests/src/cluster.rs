@@ -75,6 +75,25 @@ pub struct ControlPlane {
     pub api_url: String,
     /// The server's log.
     pub log: PathBuf,
+    /// The command line it was started with (empty for a node of a [`ControlCluster`]).
+    args: Vec<String>,
+}
+
+/// Starts `shoal server` with `args`, its log appended to `log`.
+fn spawn_server(args: &[String], log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    Command::new(crate::shoal_binary())
+        .args(args)
+        .env("RUST_LOG", "info,openraft=warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("shoal server starts")
 }
 
 impl ControlPlane {
@@ -96,33 +115,30 @@ impl ControlPlane {
         let kubeconfig = dir.path().join("admin.kubeconfig");
         let log = dir.path().join("server.log");
         let api = free_addr();
-        let child = Command::new(crate::shoal_binary())
-            .args([
-                "server",
-                "--id",
-                "1",
-                "--listen",
-                &free_addr(),
-                "--api-listen",
-                &api,
-            ])
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args(extra)
-            .env("RUST_LOG", "info,openraft=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("shoal server starts");
+        let mut args: Vec<String> = [
+            "server",
+            "--id",
+            "1",
+            "--listen",
+            &free_addr(),
+            "--api-listen",
+            &api,
+        ]
+        .map(str::to_owned)
+        .into();
+        args.push("--data-dir".to_owned());
+        args.push(data.display().to_string());
+        args.push("--kubeconfig".to_owned());
+        args.push(kubeconfig.display().to_string());
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let child = spawn_server(&args, &log);
         let plane = ControlPlane {
             dir: DirHandle::Owned(dir),
             child: Some(child),
             kubeconfig,
             api_url: format!("https://{api}"),
             log,
+            args,
         };
         plane.wait_ready();
         plane
@@ -161,6 +177,18 @@ impl ControlPlane {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Starts a killed single-node control plane again, on the same data and addresses, and
+    /// waits until kubectl can use it.
+    ///
+    /// # Panics
+    /// If it was not started by [`ControlPlane::start_with`], or does not come up.
+    pub fn restart(&mut self) {
+        assert!(!self.args.is_empty(), "only a single-node plane restarts");
+        self.kill();
+        self.child = Some(spawn_server(&self.args, &self.log));
+        self.wait_ready();
     }
 
     /// The server's log so far.
@@ -386,6 +414,7 @@ impl ControlCluster {
                 kubeconfig,
                 api_url: format!("https://{api}"),
                 log,
+                args: Vec::new(),
             });
         }
         for node in &nodes {
