@@ -293,6 +293,23 @@ fn http_get(address: &str, path: &str) -> Result<(u16, String), String> {
     Ok((status, body.to_owned()))
 }
 
+/// A kubelet-style duration (`500ms`, `2s`, `1m4s`) in milliseconds.
+fn delay_ms(text: &str) -> Option<u64> {
+    if let Some(ms) = text.strip_suffix("ms") {
+        return ms.parse().ok();
+    }
+    let (minutes, seconds) = match text.split_once('m') {
+        Some((m, rest)) => (m.parse::<u64>().ok()?, rest),
+        None => (0, text),
+    };
+    let seconds = match seconds.strip_suffix('s') {
+        Some(s) => s.parse::<u64>().ok()?,
+        None if seconds.is_empty() => 0,
+        None => return None,
+    };
+    Some((minutes * 60 + seconds) * 1000)
+}
+
 /// The pod named in a hello reply (`hello from <pod>/<container> path=...`).
 fn replier(body: &str) -> Option<String> {
     let rest = body.split("hello from ").nth(1)?;
@@ -605,6 +622,39 @@ fn agents_run_heal_and_replace_wasm_pods() {
                 other => Err(format!("{other:?}")),
             }
         },
+    );
+    // The back-off grows with every restart (500 ms doubling, as the agent is configured
+    // here), as the waiting message says: "back-off 1s restarting failed container=...".
+    let mut delays: Vec<u64> = Vec::new();
+    cluster.wait(
+        "three growing back-off delays",
+        Duration::from_secs(40),
+        || {
+            let message = cluster.ok(&[
+                "get",
+                "pod",
+                "crasher",
+                "-o",
+                "jsonpath={.status.containerStatuses[0].state.waiting.message}",
+            ]);
+            if let Some(delay) = message
+                .strip_prefix("back-off ")
+                .and_then(|m| m.split_whitespace().next())
+                .and_then(delay_ms)
+                && delays.last() != Some(&delay)
+            {
+                delays.push(delay);
+            }
+            if delays.len() >= 3 {
+                Ok(())
+            } else {
+                Err(format!("{delays:?}"))
+            }
+        },
+    );
+    assert!(
+        delays.windows(2).all(|w| w[1] > w[0]),
+        "the back-off grows: {delays:?} ms"
     );
     let table = cluster.ok(&["get", "pod", "crasher"]);
     assert!(table.contains("CrashLoopBackOff"), "{table}");

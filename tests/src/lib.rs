@@ -24,7 +24,10 @@ pub fn shoal_binary() -> &'static Path {
     BINARY.get_or_init(|| {
         let root = workspace_root();
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--bin", "shoal"])
+            // With the workspace's test targets, so features resolve exactly as for the
+            // test build that is already done: only Shoal's own crates compile again, not
+            // tokio, wasmtime and everything between.
+            .args(["build", "--quiet", "--workspace", "--tests", "--bins"])
             .current_dir(root)
             .status()
             .expect("cargo runs");
