@@ -843,8 +843,23 @@ fn agents_run_heal_and_replace_wasm_pods() {
         .into_iter()
         .map(|(name, _)| name)
         .collect();
+    let renewal_failures =
+        |agent: &Agent| agent.agent_log().matches("renewing the node lease").count();
+    let failed_before: Vec<usize> = cluster.agents.iter().map(renewal_failures).collect();
     cluster.plane.kill();
-    std::thread::sleep(Duration::from_secs(4));
+    // Serving is checked once every agent has found the control plane gone.
+    cluster.wait(
+        "both agents failing to renew their Lease",
+        Duration::from_secs(30),
+        || {
+            let now: Vec<usize> = cluster.agents.iter().map(renewal_failures).collect();
+            if now.iter().zip(&failed_before).all(|(n, b)| n > b) {
+                Ok(())
+            } else {
+                Err(format!("{now:?} vs {failed_before:?}"))
+            }
+        },
+    );
     for agent in &cluster.agents {
         replies_from_all(&cluster, &format!("{}:{node_port}", agent.address), &before);
     }
