@@ -227,8 +227,12 @@ pub(crate) struct Node {
 
 impl Node {
     pub(crate) fn spawn(command: &mut Process, log: &Path) -> anyhow::Result<Self> {
-        let log =
-            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        // Appended to, so a restarted node's log follows its earlier runs.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
         let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -423,17 +427,16 @@ impl System for ShoalCluster {
     async fn restart(&mut self, index: usize) -> anyhow::Result<()> {
         self.nodes[index] = self.spawn(index)?;
         let addr = self.addrs[index].clone();
+        // A linearizable read through the restarted node returns once it has applied
+        // everything the leader committed: the cluster is whole again before the next trial.
+        let probe = ObjectKey::new("bench", "default", "failover-probe")?;
         until(
-            "the restarted node to follow",
+            "the restarted node to catch up",
             Duration::from_secs(30),
-            || async {
-                match self.client.status(&addr).await {
-                    Ok(status) if status.leader.is_some() => Some(()),
-                    _ => None,
-                }
-            },
+            || async { self.client.get(&addr, &probe).await.ok() },
         )
         .await
+        .map(|_| ())
     }
 }
 
@@ -599,12 +602,18 @@ impl System for EtcdCluster {
 
     async fn restart(&mut self, index: usize) -> anyhow::Result<()> {
         self.nodes[index] = self.spawn(index)?;
+        // A linearizable range read through the restarted member returns once it has caught
+        // up with the leader's commit index.
+        let body = serde_json::json!({ "key": BASE64.encode(b"failover-probe") }).to_string();
+        let url = format!("{}/v3/kv/range", self.clients[index]);
         until(
-            "the restarted etcd member",
+            "the restarted etcd member to catch up",
             Duration::from_secs(30),
-            || async { self.status(index).await.filter(|(_, leader)| *leader != 0) },
+            || async {
+                let response = self.http.post(&url).body(body.clone()).send().await.ok()?;
+                response.status().is_success().then_some(())
+            },
         )
         .await
-        .map(|_| ())
     }
 }

@@ -72,6 +72,13 @@ fn admin_apply(plane: &ControlPlane, yaml: &str) {
     assert_eq!(run.code, Some(0), "kubectl apply failed: {run:?}");
 }
 
+/// The whitespace-separated words of each line of kubectl's table output.
+fn words(text: &str) -> Vec<Vec<&str>> {
+    text.lines()
+        .map(|line| line.split_whitespace().collect())
+        .collect()
+}
+
 /// Whether kubectl as `token`'s user succeeds (authorization follows bindings a moment late).
 fn succeeds(plane: &ControlPlane, token: &str, args: &[&str]) -> bool {
     as_user(plane, token, args).code == Some(0)
@@ -238,6 +245,92 @@ fn bindings_grant_access_in_their_namespace() {
         &["get", "configmaps"],
         r#"configmaps is forbidden: User "system:serviceaccount:default:robot" cannot list resource "configmaps" in API group "" in the namespace "default""#,
     );
+
+    tracing::info!("--- kubectl auth can-i, can-i --list and whoami ask the same authorizer");
+    let can_i = |version: Kubectl, token: &str, args: &[&str]| {
+        let mut all = vec!["--token", token, "auth", "can-i"];
+        all.extend_from_slice(args);
+        plane.kubectl(version, &all)
+    };
+    // 1.33 sends the review as protobuf, 1.27 as JSON.
+    for version in [KUBECTL, Kubectl::Minor(27)] {
+        let run = can_i(version, BOB, &["create", "configmaps"]);
+        assert_eq!((run.code, run.stdout.trim()), (Some(0), "yes"), "{run:?}");
+        let run = can_i(version, BOB, &["create", "configmaps", "-n", "kube-system"]);
+        assert_eq!((run.code, run.stdout.trim()), (Some(1), "no"), "{run:?}");
+    }
+    let run = can_i(KUBECTL, ROBOT, &["get", "configmap/bob-settings"]);
+    assert_eq!((run.code, run.stdout.trim()), (Some(0), "yes"), "{run:?}");
+    let run = can_i(KUBECTL, ROBOT, &["get", "configmap/other"]);
+    assert_eq!((run.code, run.stdout.trim()), (Some(1), "no"), "{run:?}");
+    let run = can_i(KUBECTL, CAROL, &["delete", "configmaps"]);
+    assert_eq!((run.code, run.stdout.trim()), (Some(1), "no"), "{run:?}");
+    let run = can_i(KUBECTL, CAROL, &["get", "/version"]);
+    assert_eq!((run.code, run.stdout.trim()), (Some(0), "yes"), "{run:?}");
+    let run = can_i(KUBECTL, CAROL, &["get", "/metrics"]);
+    assert_eq!((run.code, run.stdout.trim()), (Some(1), "no"), "{run:?}");
+    let run = can_i(KUBECTL, ROBOT, &["--list"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let rows = words(&run.stdout);
+    assert!(
+        rows.contains(&vec!["configmaps", "[]", "[bob-settings]", "[get]"]),
+        "the robot's Role is listed: {}",
+        run.stdout
+    );
+    assert!(
+        !rows.iter().any(|row| row.first() == Some(&"*.*")),
+        "the robot has no wildcard rule: {}",
+        run.stdout
+    );
+    // 1.27 asks authentication.k8s.io/v1beta1, later ones v1.
+    for version in [KUBECTL, Kubectl::Minor(27)] {
+        let run = plane.kubectl(version, &["--token", CAROL, "auth", "whoami"]);
+        assert_eq!(run.code, Some(0), "{run:?}");
+        let rows = words(&run.stdout);
+        assert!(rows.contains(&vec!["Username", "carol"]), "{run:?}");
+        assert!(
+            rows.contains(&vec![
+                "Groups",
+                "[viewers",
+                "staff",
+                "system:authenticated]"
+            ]),
+            "{run:?}"
+        );
+    }
+    // A review that asks nothing is invalid; a review is only ever created.
+    let empty = plane.kubectl_stdin(
+        KUBECTL,
+        &[
+            "--token",
+            BOB,
+            "create",
+            "--raw",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            "-f",
+            "-",
+        ],
+        r#"{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectAccessReview","spec":{}}"#,
+    );
+    assert_eq!(empty.code, Some(1), "{empty:?}");
+    assert!(
+        empty.stderr.contains(
+            "spec.resourceAttributes: Invalid value: \"null\": exactly one of \
+             nonResourceAttributes or resourceAttributes must be specified"
+        ),
+        "{empty:?}"
+    );
+    let get = as_user(
+        &plane,
+        BOB,
+        &[
+            "get",
+            "--raw",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        ],
+    );
+    assert_eq!(get.code, Some(1), "{get:?}");
+    assert!(get.stderr.contains("MethodNotAllowed"), "{get:?}");
 
     tracing::info!("--- deleting the binding takes the access away");
     admin(&plane, &["delete", "rolebinding", "bob-edit"]);

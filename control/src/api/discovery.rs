@@ -11,6 +11,8 @@ use shoal_manifests::k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 };
 use shoal_manifests::k8s_openapi::apimachinery::pkg::version::Info;
 use shoal_manifests::registry::{self, KINDS, KindInfo, Subresource};
+
+use super::reviews::{REVIEWS, Review};
 use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::host::Authority;
@@ -136,11 +138,18 @@ pub(crate) fn api_group(group: &str) -> Option<APIGroup> {
 /// The body of `GET /api/v1` (group `""`) or `GET /apis/<group>/<version>`, or `None` when
 /// that group version is not served.
 pub(crate) fn api_resource_list(group: &str, version: &str) -> Option<APIResourceList> {
-    let mut kinds = kinds_of(group, version).peekable();
-    let first = kinds.peek()?;
-    let group_version = first.api_version.to_owned();
-    let mut resources = Vec::new();
-    for kind in kinds {
+    if !versions_of(group).contains(&version) {
+        return None;
+    }
+    let group_version = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    let mut resources: Vec<APIResource> = reviews_of(group, version)
+        .map(review_api_resource)
+        .collect();
+    for kind in kinds_of(group, version) {
         resources.push(api_resource(kind));
         resources.extend(
             kind.subresources
@@ -163,6 +172,22 @@ fn api_resource(kind: &KindInfo) -> APIResource {
         verbs: strings(COLLECTION_VERBS),
         short_names: non_empty(kind.short_names),
         categories: non_empty(kind.categories),
+        group: None,
+        version: None,
+        storage_version_hash: None,
+    }
+}
+
+/// A review resource: cluster-scoped, `create` only.
+fn review_api_resource(review: &Review) -> APIResource {
+    APIResource {
+        name: review.plural.to_owned(),
+        singular_name: review.singular.to_owned(),
+        namespaced: false,
+        kind: review.kind.to_owned(),
+        verbs: strings(&["create"]),
+        short_names: None,
+        categories: None,
         group: None,
         version: None,
         storage_version_hash: None,
@@ -288,7 +313,10 @@ fn group_discovery(group: &str) -> Value {
     let versions: Vec<Value> = versions_of(group)
         .into_iter()
         .map(|version| {
-            let resources: Vec<Value> = kinds_of(group, version).map(resource_discovery).collect();
+            let resources: Vec<Value> = reviews_of(group, version)
+                .map(review_discovery)
+                .chain(kinds_of(group, version).map(resource_discovery))
+                .collect();
             json!({"version": version, "resources": resources, "freshness": "Current"})
         })
         .collect();
@@ -322,6 +350,16 @@ fn resource_discovery(kind: &KindInfo) -> Value {
     }
     resource["subresources"] = Value::Array(subresources);
     resource
+}
+
+fn review_discovery(review: &Review) -> Value {
+    json!({
+        "resource": review.plural,
+        "responseKind": gvk_json((review.group, review.version, review.kind)),
+        "scope": "Cluster",
+        "singularResource": review.singular,
+        "verbs": ["create"],
+    })
 }
 
 fn gvk_json((group, version, kind): (&str, &str, &str)) -> Value {
@@ -419,19 +457,37 @@ fn kinds_of<'a>(group: &'a str, version: &'a str) -> impl Iterator<Item = &'stat
         .filter(move |k| k.group == group && k.version == version)
 }
 
+/// The review resources of one group version.
+fn reviews_of<'a>(group: &'a str, version: &'a str) -> impl Iterator<Item = &'static Review> + 'a {
+    REVIEWS
+        .iter()
+        .filter(move |r| r.group == group && r.version == version)
+}
+
+/// Every served group version: the registry's, then those only reviews are served in.
+fn all_group_versions() -> Vec<(&'static str, &'static str)> {
+    let mut all = registry::group_versions();
+    for review in REVIEWS {
+        if !all.contains(&(review.group, review.version)) {
+            all.push((review.group, review.version));
+        }
+    }
+    all
+}
+
 /// The served versions of `group`, preferred first.
 fn versions_of(group: &str) -> Vec<&'static str> {
-    registry::group_versions()
+    all_group_versions()
         .into_iter()
         .filter(|(g, _)| *g == group)
         .map(|(_, v)| v)
         .collect()
 }
 
-/// Every group but the core one, in registry order.
+/// Every group but the core one, in registry order, then the review groups.
 fn named_groups() -> impl Iterator<Item = &'static str> {
     let mut groups: Vec<&'static str> = Vec::new();
-    for (group, _) in registry::group_versions() {
+    for (group, _) in all_group_versions() {
         if !group.is_empty() && !groups.contains(&group) {
             groups.push(group);
         }

@@ -19,6 +19,7 @@ pub mod protobuf;
 mod rbac;
 pub mod request;
 pub mod resources;
+mod reviews;
 pub(crate) mod services;
 pub(crate) mod subresources;
 pub mod table;
@@ -264,6 +265,12 @@ impl ApiServer {
     }
 
     async fn dispatch(&self, request: Request) -> Result<Response, ApiError> {
+        if let Some(review) = reviews::at_path(&request.path) {
+            let attributes = reviews::attributes(review, &request.user, &request.method)?;
+            self.rbac.authorize(&attributes).await?;
+            let body = body_value(&request)?;
+            return reviews::create(review, &self.rbac, &request.user, body).await;
+        }
         let target = match request::parse_path(&request.path) {
             None => {
                 // As in Kubernetes, a path nothing serves is authorized before it is not found.

@@ -63,6 +63,15 @@ pub(crate) enum Verb {
     Put,
     Head,
     Options,
+    /// The verbs RBAC knows beyond the request verbs, asked only through access reviews.
+    Escalate,
+    Bind,
+    Impersonate,
+    Use,
+    Approve,
+    Sign,
+    /// A verb nothing above names: only a `*` rule allows it.
+    Other,
 }
 
 impl Verb {
@@ -81,7 +90,41 @@ impl Verb {
             Verb::Put => "put",
             Verb::Head => "head",
             Verb::Options => "options",
+            Verb::Escalate => "escalate",
+            Verb::Bind => "bind",
+            Verb::Impersonate => "impersonate",
+            Verb::Use => "use",
+            Verb::Approve => "approve",
+            Verb::Sign => "sign",
+            Verb::Other => "",
         }
+    }
+
+    /// The verb an access review names, as PolicyRules spell it.
+    pub(crate) fn named(name: &str) -> Verb {
+        const ALL: [Verb; 18] = [
+            Verb::Get,
+            Verb::List,
+            Verb::Watch,
+            Verb::Create,
+            Verb::Update,
+            Verb::Patch,
+            Verb::Delete,
+            Verb::DeleteCollection,
+            Verb::Post,
+            Verb::Put,
+            Verb::Head,
+            Verb::Options,
+            Verb::Escalate,
+            Verb::Bind,
+            Verb::Impersonate,
+            Verb::Use,
+            Verb::Approve,
+            Verb::Sign,
+        ];
+        ALL.into_iter()
+            .find(|verb| verb.as_str() == name)
+            .unwrap_or(Verb::Other)
     }
 
     /// The verb of a non-resource request with this method.
@@ -304,44 +347,144 @@ impl RbacSnapshot {
 /// namespace, or a ClusterRole confined to that namespace). A denial names the bindings whose
 /// roles are missing, as kube-apiserver's `RBAC: ...` reason does.
 pub(crate) fn allows(snapshot: &RbacSnapshot, attrs: &Attributes<'_>) -> Decision {
+    match evaluate(snapshot, attrs) {
+        Verdict::Allowed { .. } => Decision::Allow,
+        Verdict::Denied { errors } => Decision::Deny(forbidden_message(attrs, &errors)),
+    }
+}
+
+/// What [`evaluate`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// `reason` is kube-apiserver's: `RBAC: allowed by ClusterRoleBinding "x" of ClusterRole
+    /// "y" to User "bob"`, or empty for `system:masters`.
+    Allowed { reason: String },
+    /// `errors` are the bindings whose roles are missing.
+    Denied { errors: Vec<String> },
+}
+
+/// The decision of [`allows`], with the binding that allowed the request.
+pub(crate) fn evaluate(snapshot: &RbacSnapshot, attrs: &Attributes<'_>) -> Verdict {
     if is_privileged(attrs.user) {
-        return Decision::Allow;
+        return Verdict::Allowed {
+            reason: String::new(),
+        };
     }
     let mut errors = Vec::new();
-    let mut grants = |subjects: &Option<Vec<Subject>>, role_ref: &RoleRef, namespace: &str| {
-        let subjects = subjects.as_deref().unwrap_or_default();
-        if !subjects
+    let mut granting = |subjects: &Option<Vec<Subject>>, role_ref: &RoleRef, namespace: &str| {
+        let subject = subjects
+            .as_deref()
+            .unwrap_or_default()
             .iter()
-            .any(|s| applies_to(s, attrs.user, namespace))
-        {
-            return false;
-        }
+            .find(|s| applies_to(s, attrs.user, namespace))?;
         match snapshot.rules_of(role_ref, namespace) {
-            Ok(rules) => rules.iter().any(|rule| rule_allows(rule, attrs)),
+            Ok(rules) => rules
+                .iter()
+                .any(|rule| rule_allows(rule, attrs))
+                .then(|| subject_words(subject, namespace)),
             Err(error) => {
                 errors.push(error);
-                false
+                None
             }
         }
     };
     for binding in &snapshot.cluster_role_bindings {
-        if grants(&binding.subjects, &binding.role_ref, "") {
-            return Decision::Allow;
+        if let Some(subject) = granting(&binding.subjects, &binding.role_ref, "") {
+            let reason = format!(
+                "RBAC: allowed by ClusterRoleBinding {:?} of ClusterRole {:?} to {subject}",
+                binding.metadata.name.as_deref().unwrap_or_default(),
+                binding.role_ref.name
+            );
+            return Verdict::Allowed { reason };
         }
     }
     if let Some(namespace) = attrs.namespace() {
         for binding in snapshot.role_bindings.get(namespace).into_iter().flatten() {
-            if grants(&binding.subjects, &binding.role_ref, namespace) {
-                return Decision::Allow;
+            if let Some(subject) = granting(&binding.subjects, &binding.role_ref, namespace) {
+                let reason = format!(
+                    "RBAC: allowed by RoleBinding \"{}/{namespace}\" of {} {:?} to {subject}",
+                    binding.metadata.name.as_deref().unwrap_or_default(),
+                    binding.role_ref.kind,
+                    binding.role_ref.name
+                );
+                return Verdict::Allowed { reason };
             }
         }
     }
-    Decision::Deny(forbidden_message(attrs, &errors))
+    Verdict::Denied { errors }
+}
+
+/// `User "bob"`, `Group "dev"`, `ServiceAccount "ci/builder"`, as RBAC's reasons name them.
+fn subject_words(subject: &Subject, namespace: &str) -> String {
+    match subject.kind.as_str() {
+        "ServiceAccount" => format!(
+            "ServiceAccount \"{}/{}\"",
+            subject.name,
+            account_namespace(subject, namespace)
+        ),
+        kind => format!("{kind} {:?}", subject.name),
+    }
+}
+
+/// The rules that apply to `user` in `namespace` (cluster-wide ones only when it is `None`),
+/// as `SelfSubjectRulesReview` lists them, and the bindings whose roles are missing.
+pub(crate) fn rules_for(
+    snapshot: &RbacSnapshot,
+    user: &User,
+    namespace: Option<&str>,
+) -> (Vec<PolicyRule>, Vec<String>) {
+    if is_privileged(user) {
+        let everything = PolicyRule {
+            verbs: vec!["*".to_owned()],
+            api_groups: Some(vec!["*".to_owned()]),
+            resources: Some(vec!["*".to_owned()]),
+            ..PolicyRule::default()
+        };
+        let every_path = PolicyRule {
+            verbs: vec!["*".to_owned()],
+            non_resource_urls: Some(vec!["*".to_owned()]),
+            ..PolicyRule::default()
+        };
+        return (vec![everything, every_path], Vec::new());
+    }
+    let mut rules = Vec::new();
+    let mut errors = Vec::new();
+    let mut collect = |subjects: &Option<Vec<Subject>>, role_ref: &RoleRef, namespace: &str| {
+        let bound = subjects
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|s| applies_to(s, user, namespace));
+        if bound {
+            match snapshot.rules_of(role_ref, namespace) {
+                Ok(found) => rules.extend(found.iter().cloned()),
+                Err(error) => errors.push(error),
+            }
+        }
+    };
+    for binding in &snapshot.cluster_role_bindings {
+        collect(&binding.subjects, &binding.role_ref, "");
+    }
+    if let Some(namespace) = namespace.filter(|ns| !ns.is_empty()) {
+        for binding in snapshot.role_bindings.get(namespace).into_iter().flatten() {
+            collect(&binding.subjects, &binding.role_ref, namespace);
+        }
+    }
+    (rules, errors)
 }
 
 /// Kubernetes' superuser group, allowed before any binding is read.
 fn is_privileged(user: &User) -> bool {
     user.groups.iter().any(|g| g == MASTERS_GROUP)
+}
+
+/// The namespace of a ServiceAccount subject: its own, or else the binding's.
+fn account_namespace<'a>(subject: &'a Subject, binding_namespace: &'a str) -> &'a str {
+    subject
+        .namespace
+        .as_deref()
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or(binding_namespace)
 }
 
 /// Whether a subject of a binding in `namespace` (`""` for a ClusterRoleBinding) is `user`.
@@ -351,11 +494,7 @@ fn applies_to(subject: &Subject, user: &User, namespace: &str) -> bool {
         "User" => user.name == subject.name,
         "Group" => user.groups.contains(&subject.name),
         "ServiceAccount" => {
-            let sa_namespace = subject
-                .namespace
-                .as_deref()
-                .filter(|ns| !ns.is_empty())
-                .unwrap_or(namespace);
+            let sa_namespace = account_namespace(subject, namespace);
             !sa_namespace.is_empty()
                 && user
                     .name
@@ -370,7 +509,11 @@ fn applies_to(subject: &Subject, user: &User, namespace: &str) -> bool {
 /// Whether one PolicyRule allows the request.
 fn rule_allows(rule: &PolicyRule, attrs: &Attributes<'_>) -> bool {
     let verb = attrs.verb.as_str();
-    if !rule.verbs.iter().any(|v| v == "*" || v == verb) {
+    if !rule
+        .verbs
+        .iter()
+        .any(|v| v == "*" || (!verb.is_empty() && v == verb))
+    {
         return false;
     }
     match &attrs.non_resource_path {
@@ -499,6 +642,20 @@ impl Rbac {
             tracing::debug!(user = %attrs.user.name, %message, "request forbidden");
         }
         decision.into_result()
+    }
+
+    /// The decision on `attrs` with its reason, for an access review.
+    pub(crate) async fn review(&self, attrs: &Attributes<'_>) -> Verdict {
+        evaluate(&*self.snapshot().await, attrs)
+    }
+
+    /// The rules `user` has in `namespace`, for a rules review.
+    pub(crate) async fn rules(
+        &self,
+        user: &User,
+        namespace: Option<&str>,
+    ) -> (Vec<PolicyRule>, Vec<String>) {
+        rules_for(&*self.snapshot().await, user, namespace)
     }
 
     async fn snapshot(&self) -> Arc<RbacSnapshot> {

@@ -692,3 +692,106 @@ fn attributes_of_other_paths() {
     assert_eq!(a.verb, Verb::Delete);
     assert!(Attributes::for_path(&bob, &Method::CONNECT, "/x").is_none());
 }
+
+// --- reviews ---
+
+#[test]
+fn access_reviews_name_the_binding_that_allowed() {
+    let s = snapshot([
+        cluster_role("reader", &[rule(&["get", "list"], &[""], &["pods"])]),
+        cluster_role_binding("readers", "reader", &[group_subject("viewers")]),
+        role("team", "cm-writer", &[rule(&["*"], &[""], &["configmaps"])]),
+        role_binding(
+            "team",
+            "robot-cm",
+            "Role",
+            "cm-writer",
+            &[sa_subject(None, "robot")],
+        ),
+    ]);
+    let carol = user("carol", &["viewers"]);
+    assert_eq!(
+        evaluate(&s, &ask(&carol, Verb::List, "", "pods", Some("x"), None)),
+        Verdict::Allowed {
+            reason: r#"RBAC: allowed by ClusterRoleBinding "readers" of ClusterRole "reader" to Group "viewers""#.to_owned()
+        }
+    );
+    let robot = user("system:serviceaccount:team:robot", &[]);
+    assert_eq!(
+        evaluate(
+            &s,
+            &ask(&robot, Verb::Create, "", "configmaps", Some("team"), None)
+        ),
+        Verdict::Allowed {
+            reason: r#"RBAC: allowed by RoleBinding "robot-cm/team" of Role "cm-writer" to ServiceAccount "robot/team""#.to_owned()
+        }
+    );
+    assert_eq!(
+        evaluate(&s, &ask(&carol, Verb::Delete, "", "pods", Some("x"), None)),
+        Verdict::Denied { errors: Vec::new() }
+    );
+    // A verb only reviews ask is matched by name or by `*`, never by an empty rule.
+    assert_eq!(Verb::named("escalate"), Verb::Escalate);
+    assert_eq!(Verb::named("frobnicate"), Verb::Other);
+    assert!(!allowed(
+        &s,
+        &ask(&carol, Verb::Other, "", "pods", Some("x"), None)
+    ));
+    assert!(allowed(
+        &s,
+        &ask(&robot, Verb::Other, "", "configmaps", Some("team"), None)
+    ));
+}
+
+#[test]
+fn rules_reviews_list_the_rules_of_the_users_bindings() {
+    let s = snapshot([
+        cluster_role("reader", &[rule(&["get"], &[""], &["pods"])]),
+        cluster_role_binding("readers", "reader", &[group_subject("viewers")]),
+        role("team", "cm-writer", &[rule(&["*"], &[""], &["configmaps"])]),
+        role_binding(
+            "team",
+            "carol-cm",
+            "Role",
+            "cm-writer",
+            &[user_subject("carol")],
+        ),
+        role_binding(
+            "team",
+            "carol-gone",
+            "Role",
+            "missing",
+            &[user_subject("carol")],
+        ),
+        role_binding(
+            "team",
+            "bob-cm",
+            "Role",
+            "cm-writer",
+            &[user_subject("bob")],
+        ),
+    ]);
+    let carol = user("carol", &["viewers"]);
+    let resources = |rules: &[PolicyRule]| -> Vec<String> {
+        rules
+            .iter()
+            .flat_map(|r| r.resources.clone().unwrap_or_default())
+            .collect()
+    };
+    let (rules, errors) = rules_for(&s, &carol, Some("team"));
+    assert_eq!(resources(&rules), ["pods", "configmaps"]);
+    assert_eq!(
+        errors,
+        [r#"role.rbac.authorization.k8s.io "missing" not found"#]
+    );
+    let (rules, errors) = rules_for(&s, &carol, Some("other"));
+    assert_eq!(resources(&rules), ["pods"]);
+    assert!(errors.is_empty());
+    let admin = user("admin", &[MASTERS_GROUP]);
+    let (rules, _) = rules_for(&s, &admin, None);
+    assert_eq!(resources(&rules), ["*"]);
+    assert_eq!(
+        rules[1].non_resource_urls.as_deref(),
+        Some(&["*".to_owned()][..])
+    );
+}
