@@ -25,6 +25,7 @@ use anyhow::{Context as _, bail, ensure};
 use http_body_util::BodyExt as _;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
+use shoal_manifests::json::str_at;
 use shoal_wasm_sandbox::net::{BodyError, empty_body};
 use shoal_wasm_sandbox::{PodSandbox, Runtime, RuntimeConfig};
 use tokio::sync::Notify;
@@ -334,11 +335,7 @@ fn items(list: &Value) -> &[Value] {
 }
 
 fn text(value: &Value, pointer: &str) -> String {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
+    str_at(value, pointer).to_owned()
 }
 
 fn ready_condition(object: &Value) -> String {

@@ -25,6 +25,7 @@ use http::{HeaderMap, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Limited};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
+use shoal_manifests::json::str_at;
 use shoal_manifests::pin::{Pins, SERVING_CERT_ANNOTATION};
 use shoal_wasm_sandbox::net::{
     Body, BodyError, Origin, RouteError, RouteFuture, Router, full_body,
@@ -85,13 +86,6 @@ struct ServiceTable {
     nodes: HashMap<String, NodeRoute>,
 }
 
-fn text_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-}
-
 fn port_at(value: &Value, pointer: &str) -> Option<u16> {
     value
         .pointer(pointer)
@@ -104,23 +98,23 @@ impl ServiceTable {
         let mut table = Self::default();
         let mut pins = HashSet::new();
         for service in services {
-            let namespace = text_at(service, "/metadata/namespace").to_owned();
-            let name = text_at(service, "/metadata/name").to_owned();
+            let namespace = str_at(service, "/metadata/namespace").to_owned();
+            let name = str_at(service, "/metadata/name").to_owned();
             let ports = service
                 .pointer("/spec/ports")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .filter(|p| matches!(text_at(p, "/protocol"), "" | "TCP"))
+                .filter(|p| matches!(str_at(p, "/protocol"), "" | "TCP"))
                 .filter_map(|p| {
                     Some(ServicePort {
-                        name: text_at(p, "/name").to_owned(),
+                        name: str_at(p, "/name").to_owned(),
                         port: port_at(p, "/port")?,
                         node_port: port_at(p, "/nodePort"),
                     })
                 })
                 .collect();
-            if let Ok(ip) = text_at(service, "/spec/clusterIP").parse::<IpAddr>() {
+            if let Ok(ip) = str_at(service, "/spec/clusterIP").parse::<IpAddr>() {
                 table
                     .cluster_ips
                     .insert(ip, (namespace.clone(), name.clone()));
@@ -134,7 +128,7 @@ impl ServiceTable {
             table.services.insert((namespace, name), Arc::new(entry));
         }
         for slice in slices {
-            let namespace = text_at(slice, "/metadata/namespace").to_owned();
+            let namespace = str_at(slice, "/metadata/namespace").to_owned();
             let service = slice
                 .pointer("/metadata/labels")
                 .and_then(|l| l.get(SERVICE_NAME_LABEL))
@@ -164,10 +158,10 @@ impl ServiceTable {
                 };
                 let list = entry
                     .backends
-                    .entry(text_at(port, "/name").to_owned())
+                    .entry(str_at(port, "/name").to_owned())
                     .or_default();
                 for endpoint in &endpoints {
-                    let node = Some(text_at(endpoint, "/nodeName"))
+                    let node = Some(str_at(endpoint, "/nodeName"))
                         .filter(|n| !n.is_empty())
                         .map(str::to_owned);
                     for address in endpoint
@@ -196,14 +190,14 @@ impl ServiceTable {
             }
         }
         for node in nodes {
-            let name = text_at(node, "/metadata/name").to_owned();
+            let name = str_at(node, "/metadata/name").to_owned();
             let address = node
                 .pointer("/status/addresses")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .find(|a| text_at(a, "/type") == "InternalIP")
-                .and_then(|a| text_at(a, "/address").parse::<IpAddr>().ok());
+                .find(|a| str_at(a, "/type") == "InternalIP")
+                .and_then(|a| str_at(a, "/address").parse::<IpAddr>().ok());
             let port = port_at(node, "/status/daemonEndpoints/kubeletEndpoint/Port");
             let (Some(address), Some(port)) = (address, port) else {
                 continue;
@@ -215,7 +209,7 @@ impl ServiceTable {
             if let Some(pin) = pin {
                 pins.insert(pin.to_owned());
             }
-            let cidr = ipam::parse_cidr(text_at(node, "/spec/podCIDR")).ok();
+            let cidr = ipam::parse_cidr(str_at(node, "/spec/podCIDR")).ok();
             table.nodes.insert(
                 name,
                 NodeRoute {

@@ -11,6 +11,7 @@ pub mod decode;
 pub mod default;
 pub mod error;
 pub mod image;
+pub mod json;
 mod names;
 pub mod patch;
 pub mod path;

@@ -363,6 +363,84 @@ pub(crate) enum Verdict {
     Denied { errors: Vec<String> },
 }
 
+/// A binding that names the user: the binding, the subject in it that matched, and its role's
+/// rules, or why they could not be found.
+struct Grant<'s> {
+    binding: BindingName<'s>,
+    subject: &'s Subject,
+    /// The binding's namespace, `""` for a ClusterRoleBinding.
+    namespace: &'s str,
+    rules: Result<&'s [PolicyRule], String>,
+}
+
+enum BindingName<'s> {
+    Cluster(&'s ClusterRoleBinding),
+    Namespaced(&'s RoleBinding),
+}
+
+impl Grant<'_> {
+    /// kube-apiserver's words for an allowed request.
+    fn reason(&self) -> String {
+        let subject = subject_words(self.subject, self.namespace);
+        match self.binding {
+            BindingName::Cluster(binding) => format!(
+                "RBAC: allowed by ClusterRoleBinding {:?} of ClusterRole {:?} to {subject}",
+                binding.metadata.name.as_deref().unwrap_or_default(),
+                binding.role_ref.name
+            ),
+            BindingName::Namespaced(binding) => format!(
+                "RBAC: allowed by RoleBinding \"{}/{}\" of {} {:?} to {subject}",
+                binding.metadata.name.as_deref().unwrap_or_default(),
+                self.namespace,
+                binding.role_ref.kind,
+                binding.role_ref.name
+            ),
+        }
+    }
+}
+
+/// The bindings that apply to `user`: every ClusterRoleBinding, then the RoleBindings of
+/// `namespace` (none when it is `None` or empty), each with its role's rules.
+fn grants<'s>(
+    snapshot: &'s RbacSnapshot,
+    user: &'s User,
+    namespace: Option<&'s str>,
+) -> impl Iterator<Item = Grant<'s>> {
+    let cluster = snapshot
+        .cluster_role_bindings
+        .iter()
+        .map(|b| (BindingName::Cluster(b), &b.subjects, &b.role_ref, ""));
+    let namespaced = namespace
+        .filter(|ns| !ns.is_empty())
+        .and_then(|ns| snapshot.role_bindings.get_key_value(ns))
+        .into_iter()
+        .flat_map(|(ns, bindings)| {
+            bindings.iter().map(move |b| {
+                (
+                    BindingName::Namespaced(b),
+                    &b.subjects,
+                    &b.role_ref,
+                    ns.as_str(),
+                )
+            })
+        });
+    cluster
+        .chain(namespaced)
+        .filter_map(move |(binding, subjects, role_ref, namespace)| {
+            let subject = subjects
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .find(|s| applies_to(s, user, namespace))?;
+            Some(Grant {
+                binding,
+                subject,
+                namespace,
+                rules: snapshot.rules_of(role_ref, namespace),
+            })
+        })
+}
+
 /// The decision of [`allows`], with the binding that allowed the request.
 pub(crate) fn evaluate(snapshot: &RbacSnapshot, attrs: &Attributes<'_>) -> Verdict {
     if is_privileged(attrs.user) {
@@ -371,44 +449,15 @@ pub(crate) fn evaluate(snapshot: &RbacSnapshot, attrs: &Attributes<'_>) -> Verdi
         };
     }
     let mut errors = Vec::new();
-    let mut granting = |subjects: &Option<Vec<Subject>>, role_ref: &RoleRef, namespace: &str| {
-        let subject = subjects
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .find(|s| applies_to(s, attrs.user, namespace))?;
-        match snapshot.rules_of(role_ref, namespace) {
-            Ok(rules) => rules
-                .iter()
-                .any(|rule| rule_allows(rule, attrs))
-                .then(|| subject_words(subject, namespace)),
-            Err(error) => {
-                errors.push(error);
-                None
+    for grant in grants(snapshot, attrs.user, attrs.namespace()) {
+        match &grant.rules {
+            Ok(rules) if rules.iter().any(|rule| rule_allows(rule, attrs)) => {
+                return Verdict::Allowed {
+                    reason: grant.reason(),
+                };
             }
-        }
-    };
-    for binding in &snapshot.cluster_role_bindings {
-        if let Some(subject) = granting(&binding.subjects, &binding.role_ref, "") {
-            let reason = format!(
-                "RBAC: allowed by ClusterRoleBinding {:?} of ClusterRole {:?} to {subject}",
-                binding.metadata.name.as_deref().unwrap_or_default(),
-                binding.role_ref.name
-            );
-            return Verdict::Allowed { reason };
-        }
-    }
-    if let Some(namespace) = attrs.namespace() {
-        for binding in snapshot.role_bindings.get(namespace).into_iter().flatten() {
-            if let Some(subject) = granting(&binding.subjects, &binding.role_ref, namespace) {
-                let reason = format!(
-                    "RBAC: allowed by RoleBinding \"{}/{namespace}\" of {} {:?} to {subject}",
-                    binding.metadata.name.as_deref().unwrap_or_default(),
-                    binding.role_ref.kind,
-                    binding.role_ref.name
-                );
-                return Verdict::Allowed { reason };
-            }
+            Ok(_) => {}
+            Err(error) => errors.push(error.clone()),
         }
     }
     Verdict::Denied { errors }
@@ -449,25 +498,10 @@ pub(crate) fn rules_for(
     }
     let mut rules = Vec::new();
     let mut errors = Vec::new();
-    let mut collect = |subjects: &Option<Vec<Subject>>, role_ref: &RoleRef, namespace: &str| {
-        let bound = subjects
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .any(|s| applies_to(s, user, namespace));
-        if bound {
-            match snapshot.rules_of(role_ref, namespace) {
-                Ok(found) => rules.extend(found.iter().cloned()),
-                Err(error) => errors.push(error),
-            }
-        }
-    };
-    for binding in &snapshot.cluster_role_bindings {
-        collect(&binding.subjects, &binding.role_ref, "");
-    }
-    if let Some(namespace) = namespace.filter(|ns| !ns.is_empty()) {
-        for binding in snapshot.role_bindings.get(namespace).into_iter().flatten() {
-            collect(&binding.subjects, &binding.role_ref, namespace);
+    for grant in grants(snapshot, user, namespace) {
+        match grant.rules {
+            Ok(found) => rules.extend(found.iter().cloned()),
+            Err(error) => errors.push(error),
         }
     }
     (rules, errors)

@@ -6,14 +6,14 @@
 //! collection path that only takes `create`, and discovery lists them as kube-apiserver does.
 
 use serde_json::{Value, json};
+use shoal_manifests::json::str_at;
 use shoal_manifests::k8s_openapi::api::rbac::v1::PolicyRule;
 use shoal_manifests::{FieldError, FieldPath};
 use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
 use super::auth::User;
-use super::error::ApiError;
-use super::error::json_response;
+use super::error::{ApiError, json_response};
 use super::rbac::{Attributes, Rbac, Verb, Verdict};
 
 /// One review resource.
@@ -63,12 +63,18 @@ const WHOAMI_BETA: Review = Review {
 /// Every review resource, in discovery order (a group's preferred version first).
 pub(crate) const REVIEWS: &[Review] = &[WHOAMI, WHOAMI_BETA, ACCESS, RULES];
 
-/// The review served at `path` (`/apis/<group>/<version>/<plural>`), if any.
+/// The review served at `path` (`/apis/<group>/<version>/<plural>`), if any. Every request
+/// passes here first, so it compares segments without allocating.
 pub(crate) fn at_path(path: &str) -> Option<&'static Review> {
     let rest = path.trim_end_matches('/').strip_prefix("/apis/")?;
+    let mut segments = rest.split('/');
+    let (group, version, plural) = (segments.next()?, segments.next()?, segments.next()?);
+    if segments.next().is_some() {
+        return None;
+    }
     REVIEWS
         .iter()
-        .find(|r| rest == format!("{}/{}/{}", r.group, r.version, r.plural))
+        .find(|r| (r.group, r.version, r.plural) == (group, version, plural))
 }
 
 /// The RBAC question a request to create `review` asks.
@@ -193,16 +199,14 @@ async fn access_status(rbac: &Rbac, user: &User, spec: &Value) -> Result<Value, 
     })
 }
 
-fn text(value: &Value, field: &str) -> String {
-    value
-        .get(field)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
+fn text(value: &Value, pointer: &str) -> String {
+    str_at(value, pointer).to_owned()
 }
 
-fn optional(value: &Value, field: &str) -> Option<String> {
-    Some(text(value, field)).filter(|s| !s.is_empty())
+fn optional(value: &Value, pointer: &str) -> Option<String> {
+    Some(str_at(value, pointer))
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 /// kube-apiserver's `ResourceAttributesFrom`: a verb RBAC does not know is asked as is, so it
@@ -210,22 +214,26 @@ fn optional(value: &Value, field: &str) -> Option<String> {
 fn resource_attributes<'a>(user: &'a User, spec: &Value) -> Attributes<'a> {
     Attributes {
         user,
-        verb: Verb::named(&text(spec, "verb")),
-        api_group: text(spec, "group"),
-        resource: text(spec, "resource"),
-        subresource: optional(spec, "subresource"),
-        namespace: optional(spec, "namespace"),
-        name: optional(spec, "name"),
+        verb: Verb::named(str_at(spec, "/verb")),
+        api_group: text(spec, "/group"),
+        resource: text(spec, "/resource"),
+        subresource: optional(spec, "/subresource"),
+        namespace: optional(spec, "/namespace"),
+        name: optional(spec, "/name"),
         non_resource_path: None,
     }
 }
 
 fn non_resource_attributes<'a>(user: &'a User, spec: &Value) -> Attributes<'a> {
-    Attributes::non_resource(user, Verb::named(&text(spec, "verb")), &text(spec, "path"))
+    Attributes::non_resource(
+        user,
+        Verb::named(str_at(spec, "/verb")),
+        str_at(spec, "/path"),
+    )
 }
 
 async fn rules_status(rbac: &Rbac, user: &User, spec: &Value) -> Value {
-    let namespace = optional(spec, "namespace");
+    let namespace = optional(spec, "/namespace");
     let (rules, errors) = rbac.rules(user, namespace.as_deref()).await;
     let (non_resource, resource): (Vec<&PolicyRule>, Vec<&PolicyRule>) =
         rules.iter().partition(|rule| {
@@ -291,6 +299,8 @@ mod tests {
             Some("v1beta1")
         );
         assert!(at_path("/apis/authorization.k8s.io/v1/subjectaccessreviews").is_none());
+        assert!(at_path("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews/x").is_none());
+        assert!(at_path("/api/v1/selfsubjectaccessreviews").is_none());
         assert!(at_path("/apis/authorization.k8s.io/v1beta1/selfsubjectaccessreviews").is_none());
     }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use shoal_manifests::json::str_at;
 
 use crate::api::ApiError;
 use crate::api::resources::{Change, Resources, WriteOptions, is_deleting};
@@ -55,18 +56,18 @@ pub(crate) async fn reconcile(resources: Arc<Resources>) -> Result<(), ApiError>
         if selector.is_empty() {
             continue;
         }
-        let namespace = text(service, "/metadata/namespace");
-        let name = text(service, "/metadata/name");
+        let namespace = str_at(service, "/metadata/namespace");
+        let name = str_at(service, "/metadata/name");
         // Endpoints grouped by the ports they resolve to.
         let mut groups: BTreeMap<Vec<Port>, Vec<Endpoint>> = BTreeMap::new();
         for pod in all_pods.iter().filter(|p| {
-            text(p, "/metadata/namespace") == namespace
+            str_at(p, "/metadata/namespace") == namespace
                 && selector
                     .iter()
                     .all(|(k, v)| p.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(v))
         }) {
-            let ip = text(pod, "/status/podIP");
-            let phase = text(pod, "/status/phase");
+            let ip = str_at(pod, "/status/podIP");
+            let phase = str_at(pod, "/status/phase");
             if ip.is_empty() || matches!(phase, "Succeeded" | "Failed") {
                 continue;
             }
@@ -81,9 +82,9 @@ pub(crate) async fn reconcile(resources: Arc<Resources>) -> Result<(), ApiError>
             let ports = resolve_ports(service, pod);
             groups.entry(ports).or_default().push(Endpoint {
                 ip: ip.to_owned(),
-                node: text(pod, "/spec/nodeName").to_owned(),
-                pod: text(pod, "/metadata/name").to_owned(),
-                uid: text(pod, "/metadata/uid").to_owned(),
+                node: str_at(pod, "/spec/nodeName").to_owned(),
+                pod: str_at(pod, "/metadata/name").to_owned(),
+                uid: str_at(pod, "/metadata/uid").to_owned(),
                 ready: serving && !terminating,
                 serving,
                 terminating,
@@ -93,7 +94,7 @@ pub(crate) async fn reconcile(resources: Arc<Resources>) -> Result<(), ApiError>
             "apiVersion": "v1",
             "kind": "Service",
             "name": name,
-            "uid": text(service, "/metadata/uid"),
+            "uid": str_at(service, "/metadata/uid"),
             "controller": true,
             "blockOwnerDeletion": true,
         }]);
@@ -101,13 +102,6 @@ pub(crate) async fn reconcile(resources: Arc<Resources>) -> Result<(), ApiError>
         write_slice(&resources, slices, namespace, name, &groups, &owner).await?;
     }
     Ok(())
-}
-
-fn text<'a>(value: &'a Value, pointer: &str) -> &'a str {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
 }
 
 /// The Service's ports with their target ports resolved for `pod`.
