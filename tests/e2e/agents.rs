@@ -196,6 +196,16 @@ impl Cluster {
         run.stdout
     }
 
+    /// kubectl's output, or its error for a `wait` to report: the object may not exist yet.
+    fn attempt(&self, args: &[&str]) -> Result<String, String> {
+        let run = self.plane.kubectl(KUBECTL, args);
+        if run.code == Some(0) {
+            Ok(run.stdout)
+        } else {
+            Err(run.stderr)
+        }
+    }
+
     fn apply(&self, manifest: &str) {
         let run = self
             .plane
@@ -462,29 +472,37 @@ fn agents_run_heal_and_replace_wasm_pods() {
         "Endpoints of the three pods",
         Duration::from_secs(30),
         || {
-            let seen = cluster.ok(&[
+            // The Endpoints appear a moment after the Service.
+            let seen = cluster.attempt(&[
                 "get",
                 "endpoints",
                 "hello",
                 "-o",
                 "jsonpath={.subsets[*].addresses[*].ip} {.subsets[*].ports[*].port}",
-            ]);
+            ])?;
             let got: BTreeSet<String> = seen.split_whitespace().map(str::to_owned).collect();
             let mut expected = wanted.clone();
             expected.insert("8080".to_owned());
             if got == expected { Ok(()) } else { Err(seen) }
         },
     );
-    let slices = cluster.ok(&[
-        "get",
-        "endpointslices",
-        "-l",
-        "kubernetes.io/service-name=hello",
-        "-o",
-        "jsonpath={.items[*].endpoints[*].addresses[0]}",
-    ]);
-    let got: BTreeSet<String> = slices.split_whitespace().map(str::to_owned).collect();
-    assert_eq!(got, wanted, "{slices}");
+    // The EndpointSlice is written in the same pass, just after the Endpoints.
+    cluster.wait(
+        "the EndpointSlice of the three pods",
+        Duration::from_secs(10),
+        || {
+            let slices = cluster.attempt(&[
+                "get",
+                "endpointslices",
+                "-l",
+                "kubernetes.io/service-name=hello",
+                "-o",
+                "jsonpath={.items[*].endpoints[*].addresses[0]}",
+            ])?;
+            let got: BTreeSet<String> = slices.split_whitespace().map(str::to_owned).collect();
+            if got == wanted { Ok(()) } else { Err(slices) }
+        },
+    );
     let second = cluster.plane.kubectl_stdin(
         KUBECTL,
         &["apply", "-f", "-"],
