@@ -2,7 +2,8 @@
 //! policy. Users without bindings are refused with kube-apiserver's exact Forbidden messages.
 //! RoleBindings to the `edit` and `view` ClusterRoles, and to a Role, grant access in their
 //! namespace only, to a User, a Group and a ServiceAccount. Deleting a binding takes the
-//! access away again.
+//! access away again. Nobody grants through a Role or a binding what they do not hold
+//! themselves, however the object is written.
 
 use shoal_tests::Run;
 use shoal_tests::cluster::{ControlPlane, Kubectl};
@@ -345,4 +346,213 @@ fn bindings_grant_access_in_their_namespace() {
     );
     // The admin, in system:masters, was never in question.
     admin(&plane, &["get", "nodes"]);
+}
+
+/// Runs kubectl as `token`'s user and asserts it was refused for permissions not held, with
+/// kube-apiserver's words and the missing `rule`; returns kubectl's standard error.
+fn not_held(plane: &ControlPlane, token: &str, args: &[&str], input: Option<&str>, rule: &str) {
+    let mut all = vec!["--token", token];
+    all.extend_from_slice(args);
+    let run = match input {
+        Some(yaml) => plane.kubectl_stdin(KUBECTL, &all, yaml),
+        None => plane.kubectl(KUBECTL, &all),
+    };
+    assert_eq!(run.code, Some(1), "kubectl {args:?} should fail: {run:?}");
+    assert!(
+        run.stderr.contains(
+            "is forbidden: user \"bob\" (groups=[\"system:authenticated\"]) is attempting to \
+             grant RBAC permissions not currently held:"
+        ) && run.stderr.contains(rule),
+        "kubectl {args:?}: {run:?}"
+    );
+}
+
+#[test]
+fn no_one_grants_what_they_do_not_hold() {
+    let tokens = tempfile::tempdir().expect("temp dir");
+    let token_file = tokens.path().join("tokens.csv");
+    std::fs::write(&token_file, TOKENS).expect("the token file is written");
+    let token_file = token_file.to_string_lossy().into_owned();
+    let plane = ControlPlane::start_with(&["--token-file", &token_file]);
+
+    tracing::info!("--- bob administers the namespace team");
+    admin(&plane, &["create", "namespace", "team"]);
+    admin(
+        &plane,
+        &[
+            "create",
+            "rolebinding",
+            "bob-admin",
+            "--clusterrole=admin",
+            "--user=bob",
+            "-n",
+            "team",
+        ],
+    );
+    admin(
+        &plane,
+        &[
+            "create",
+            "rolebinding",
+            "ops",
+            "--clusterrole=cluster-admin",
+            "--user=root",
+            "-n",
+            "team",
+        ],
+    );
+    plane.wait_until("bob can list rolebindings in team", || {
+        succeeds(&plane, BOB, &["get", "rolebindings", "-n", "team"])
+    });
+
+    tracing::info!("--- binding cluster-admin, by create, apply and patch, is refused");
+    let everything = r#"{APIGroups:["*"], Resources:["*"], Verbs:["*"]}"#;
+    not_held(
+        &plane,
+        BOB,
+        &[
+            "create",
+            "rolebinding",
+            "root",
+            "--clusterrole=cluster-admin",
+            "--user=bob",
+            "-n",
+            "team",
+        ],
+        None,
+        everything,
+    );
+    let binding = "apiVersion: rbac.authorization.k8s.io/v1\n\
+                   kind: RoleBinding\n\
+                   metadata: {name: root, namespace: team}\n\
+                   roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\n\
+                   subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}]\n";
+    for apply in [
+        &["apply", "-f", "-"][..],
+        &["apply", "--server-side", "-f", "-"][..],
+    ] {
+        not_held(&plane, BOB, apply, Some(binding), everything);
+    }
+    not_held(
+        &plane,
+        BOB,
+        &[
+            "patch",
+            "rolebinding",
+            "ops",
+            "-n",
+            "team",
+            "--type=json",
+            "-p",
+            r#"[{"op":"add","path":"/subjects/-","value":{"apiGroup":"rbac.authorization.k8s.io","kind":"User","name":"bob"}}]"#,
+        ],
+        None,
+        everything,
+    );
+    let run = plane.kubectl(KUBECTL, &["get", "rolebinding", "root", "-n", "team"]);
+    assert_eq!(run.code, Some(1), "nothing was created: {run:?}");
+    let subjects = admin(
+        &plane,
+        &[
+            "get",
+            "rolebinding",
+            "ops",
+            "-n",
+            "team",
+            "-o",
+            "jsonpath={.subjects[*].name}",
+        ],
+    );
+    assert_eq!(subjects, "root", "the patch changed nothing");
+
+    tracing::info!("--- a write that grants nothing new, and bindings to what bob holds, pass");
+    ok(
+        &plane,
+        BOB,
+        &["label", "rolebinding", "ops", "-n", "team", "audited=yes"],
+    );
+    let out = ok(
+        &plane,
+        BOB,
+        &[
+            "create",
+            "rolebinding",
+            "carol-edit",
+            "--clusterrole=edit",
+            "--user=carol",
+            "-n",
+            "team",
+        ],
+    );
+    assert_eq!(
+        out.trim(),
+        "rolebinding.rbac.authorization.k8s.io/carol-edit created"
+    );
+
+    tracing::info!("--- a Role may hold only rules bob holds in its namespace");
+    let role = |rules: &str| {
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\n\
+             kind: Role\n\
+             metadata: {{name: reader, namespace: team}}\n\
+             rules: {rules}\n"
+        )
+    };
+    let pods =
+        role(r#"[{apiGroups: [""], resources: ["pods", "pods/log"], verbs: ["get", "list"]}]"#);
+    ok_stdin(&plane, BOB, &["apply", "--server-side", "-f", "-"], &pods);
+    let storage = role(
+        r#"[{apiGroups: [""], resources: ["pods"], verbs: ["get"]}, {apiGroups: ["storage.k8s.io"], resources: ["storageclasses"], verbs: ["get", "list"]}]"#,
+    );
+    not_held(
+        &plane,
+        BOB,
+        &["apply", "--server-side", "-f", "-"],
+        Some(&storage),
+        r#"{APIGroups:["storage.k8s.io"], Resources:["storageclasses"], Verbs:["get" "list"]}"#,
+    );
+    let rules = admin(
+        &plane,
+        &[
+            "get",
+            "role",
+            "reader",
+            "-n",
+            "team",
+            "-o",
+            "jsonpath={.rules[*].resources}",
+        ],
+    );
+    assert_eq!(
+        rules, r#"["pods","pods/log"]"#,
+        "the refused apply changed nothing"
+    );
+
+    tracing::info!("--- a binding's roleRef never changes, whoever asks");
+    let run = plane.kubectl(
+        KUBECTL,
+        &[
+            "patch",
+            "rolebinding",
+            "carol-edit",
+            "-n",
+            "team",
+            "--type=merge",
+            "-p",
+            r#"{"roleRef":{"name":"admin"}}"#,
+        ],
+    );
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert_eq!(
+        run.stderr.trim(),
+        r#"The RoleBinding "carol-edit" is invalid: roleRef: Invalid value: rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"ClusterRole", Name:"admin"}: cannot change roleRef"#
+    );
+}
+
+/// Runs kubectl as `token`'s user with `input` on its standard input and asserts it succeeded.
+fn ok_stdin(plane: &ControlPlane, token: &str, args: &[&str], input: &str) {
+    let mut all = vec!["--token", token];
+    all.extend_from_slice(args);
+    let run = plane.kubectl_stdin(KUBECTL, &all, input);
+    assert_eq!(run.code, Some(0), "kubectl {args:?} failed: {run:?}");
 }

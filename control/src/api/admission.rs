@@ -11,6 +11,8 @@ use shoal_manifests::patch::apply::ApplyError;
 use shoal_manifests::registry::{KindInfo, Subresource};
 use shoal_manifests::{default, validate};
 
+use shoal_manifests::{FieldError, FieldPath};
+
 use super::error::ApiError;
 
 /// Builds the object an update stores: server-owned metadata from the current object, status
@@ -60,6 +62,7 @@ pub(super) fn prepare_update(
         meta.remove("selfLink");
     }
     let (mut value, warnings) = admit(kind, next, validation, name)?;
+    check_role_ref_unchanged(kind, current, &value, name)?;
     if tracks_generation(kind) && spec_of(&value) != spec_of(current) {
         let generation = current
             .pointer("/metadata/generation")
@@ -73,6 +76,42 @@ pub(super) fn prepare_update(
         value["metadata"]["managedFields"] = managed.clone();
     }
     Ok((value, warnings))
+}
+
+/// A binding's `roleRef` is fixed at creation: what it grants cannot change under its
+/// subjects (delete and recreate the binding instead), as in Kubernetes.
+fn check_role_ref_unchanged(
+    kind: &KindInfo,
+    current: &Value,
+    next: &Value,
+    name: &str,
+) -> Result<(), ApiError> {
+    let binding = kind.group == "rbac.authorization.k8s.io"
+        && matches!(kind.kind, "RoleBinding" | "ClusterRoleBinding");
+    if !binding || current.get("roleRef") == next.get("roleRef") {
+        return Ok(());
+    }
+    let field = |f: &str| {
+        next.pointer(&format!("/roleRef/{f}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let shown = format!(
+        "rbac.RoleRef{{APIGroup:{:?}, Kind:{:?}, Name:{:?}}}",
+        field("apiGroup"),
+        field("kind"),
+        field("name")
+    );
+    Err(ApiError::invalid(
+        &kind_label(kind),
+        kind.group,
+        name,
+        FieldError::invalid_raw(
+            FieldPath::parse_dotted("roleRef"),
+            shown,
+            "cannot change roleRef",
+        ),
+    ))
 }
 
 fn copy_status(to: &mut Value, from: &Value) {

@@ -324,7 +324,7 @@ impl ApiServer {
                 self.update(&request, &target, &name).await
             }
             (&Method::PUT, Some(name), Some(Subresource::Scale)) => {
-                let options = write_options(&request)?;
+                let options = self.write_options(&request, &target).await?;
                 let body = body_value(&request)?;
                 subresources::put_scale(&self.resources, &target, &name, body, &options).await
             }
@@ -332,7 +332,7 @@ impl ApiServer {
                 self.patch(&request, &target, &name).await
             }
             (&Method::PATCH, Some(name), Some(Subresource::Scale)) => {
-                let options = write_options(&request)?;
+                let options = self.write_options(&request, &target).await?;
                 let patch_type = patch_type(&request)?;
                 subresources::patch_scale(
                     &self.resources,
@@ -422,8 +422,29 @@ impl ApiServer {
         Ok(json_response(StatusCode::OK, &body))
     }
 
+    /// How a write request writes: its query's options and, for the RBAC kinds, the
+    /// escalation check for its user.
+    async fn write_options(
+        &self,
+        request: &Request,
+        target: &Target,
+    ) -> Result<WriteOptions, ApiError> {
+        let query = WriteQuery::parse(&request.query)?;
+        let guard = match target.kind.group {
+            rbac::RBAC_GROUP => Some(self.rbac.guard(&request.user).await),
+            _ => None,
+        };
+        Ok(WriteOptions {
+            dry_run: query.dry_run,
+            manager: manager(request)?,
+            validation: query.validation,
+            force: query.force,
+            guard,
+        })
+    }
+
     async fn create(&self, request: &Request, target: &Target) -> Result<Response, ApiError> {
-        let options = write_options(request)?;
+        let options = self.write_options(request, target).await?;
         let body = body_value(request)?;
         let written = self
             .resources
@@ -438,7 +459,7 @@ impl ApiServer {
         target: &Target,
         name: &str,
     ) -> Result<Response, ApiError> {
-        let options = write_options(request)?;
+        let options = self.write_options(request, target).await?;
         let body = body_value(request)?;
         let written = self
             .resources
@@ -461,7 +482,7 @@ impl ApiServer {
         name: &str,
     ) -> Result<Response, ApiError> {
         let patch_type = patch_type(request)?;
-        let mut options = write_options(request)?;
+        let mut options = self.write_options(request, target).await?;
         if patch_type == PatchType::Apply {
             match request.query.get("fieldManager").filter(|m| !m.is_empty()) {
                 Some(manager) => options.manager = manager.to_owned(),
@@ -610,16 +631,6 @@ fn manager(request: &Request) -> Result<String, ApiError> {
             .take(128)
             .collect()
     }))
-}
-
-fn write_options(request: &Request) -> Result<WriteOptions, ApiError> {
-    let query = WriteQuery::parse(&request.query)?;
-    Ok(WriteOptions {
-        dry_run: query.dry_run,
-        manager: manager(request)?,
-        validation: query.validation,
-        force: query.force,
-    })
 }
 
 fn patch_type(request: &Request) -> Result<PatchType, ApiError> {

@@ -5,9 +5,10 @@
 //!
 //! ClusterRole `aggregationRule` is ignored: a ClusterRole grants exactly its own `rules`. The
 //! bootstrap `admin`, `edit` and `view` roles therefore spell out their rules instead of
-//! aggregating `system:aggregate-to-*` roles. The `escalate`, `bind` and `impersonate` checks
-//! are not made either.
+//! aggregating `system:aggregate-to-*` roles. Writes of the RBAC kinds pass [`escalation`]'s
+//! check; impersonation is not served.
 
+mod escalation;
 mod policy;
 #[cfg(test)]
 mod tests;
@@ -29,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use warp::http::Method;
 
+pub(crate) use escalation::Guard;
 pub(crate) use policy::bootstrap;
 
 use super::auth::{MASTERS_GROUP, User};
@@ -38,7 +40,7 @@ use super::resources::Resources;
 use crate::store::Consistency;
 
 /// The API group of the RBAC kinds.
-const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+pub(crate) const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 /// How long a request waits for the first snapshot before it is decided on an empty one.
 const FIRST_SYNC_WAIT: Duration = Duration::from_secs(5);
 /// How long changes are gathered before a relist.
@@ -676,6 +678,11 @@ impl Rbac {
             tracing::debug!(user = %attrs.user.name, %message, "request forbidden");
         }
         decision.into_result()
+    }
+
+    /// The escalation check for `user`'s writes, over the latest snapshot.
+    pub(crate) async fn guard(&self, user: &User) -> Guard {
+        Guard::new(user.clone(), self.snapshot().await)
     }
 
     /// The decision on `attrs` with its reason, for an access review.

@@ -41,6 +41,8 @@ pub struct WriteOptions {
     pub manager: String,
     pub validation: FieldValidation,
     pub force: bool,
+    /// RBAC's escalation check for the user who writes; controllers write without one.
+    pub(crate) guard: Option<super::rbac::Guard>,
 }
 
 impl WriteOptions {
@@ -51,6 +53,7 @@ impl WriteOptions {
             manager: manager.to_owned(),
             validation: FieldValidation::Strict,
             force: false,
+            guard: None,
         }
     }
 }
@@ -358,6 +361,9 @@ impl Resources {
         reset_status_on_create(kind, &mut body);
 
         let (mut value, warnings) = admit(kind, body, options.validation, &name)?;
+        if let Some(guard) = &options.guard {
+            guard.check(kind, &namespace, &name, None, &value)?;
+        }
         if !owned {
             ssa::record_update(kind.schema, None, &mut value, &options.manager, &now);
         }
@@ -600,6 +606,9 @@ impl Resources {
                 options.validation,
                 name,
             )?;
+            if let Some(guard) = &options.guard {
+                guard.check(kind, namespace, name, Some(&current), &next)?;
+            }
             if !owned {
                 let mut old = current.clone();
                 strip_resource_version(&mut old);

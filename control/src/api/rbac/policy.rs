@@ -161,8 +161,6 @@ pub(super) fn cluster_role_bindings() -> Vec<Value> {
     ]
 }
 
-/// `view`: read-only access to what a namespace holds, except Secrets (reading them would
-/// reveal credentials that grant more) and RBAC.
 /// What an agent needs: its Node and Lease, the pods bound to it and their status, events,
 /// and reading what its pods and service proxy refer to.
 fn node_rules() -> Vec<Value> {
@@ -200,6 +198,8 @@ fn node_rules() -> Vec<Value> {
     ]
 }
 
+/// `view`: read-only access to what a namespace holds, except Secrets (reading them would
+/// reveal credentials that grant more) and RBAC.
 fn view_rules() -> Vec<Value> {
     vec![
         resource_rule(

@@ -14,6 +14,7 @@ use crate::api::auth::AUTHENTICATED_GROUP;
 use crate::api::request::parse_path;
 
 mod bootstrap_policy;
+mod escalation;
 
 // --- builders ---
 
