@@ -44,6 +44,12 @@ pub(crate) struct Args {
     /// Measure Shoal only.
     #[arg(long)]
     no_etcd: bool,
+    /// Cluster sizes measured, in order.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 3])]
+    nodes: Vec<usize>,
+    /// Concurrent clients per scenario, in order.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 64])]
+    clients: Vec<usize>,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
@@ -85,14 +91,14 @@ async fn bench(args: &Args) -> anyhow::Result<ExitCode> {
         "  {:<6} {:<7} {:<7} {:>10} {:>10} {:>10}",
         "nodes", "clients", "system", "ops/s", "p50 ms", "p99 ms"
     )?;
-    for nodes in [1, 3] {
+    for &nodes in &args.nodes {
         let shoal = ShoalCluster::start(&work.join(format!("shoal-{nodes}")), nodes).await?;
         let etcd_cluster = if etcd {
             Some(EtcdCluster::start(&args.etcd, &work.join(format!("etcd-{nodes}")), nodes).await?)
         } else {
             None
         };
-        for clients in [1, 64] {
+        for &clients in &args.clients {
             let ops = if clients == 1 { args.ops / 4 } else { args.ops };
             let result = workload(&shoal, clients, ops, args.value_bytes, "shoal").await?;
             writeln!(out, "  {nodes:<6} {clients:<7} {:<7} {result}", "shoal")?;

@@ -249,7 +249,8 @@ impl MachineInner {
                 responses.push(response);
             }
             compact_history(&mut history, &mut meta, &self.config.history, newest)?;
-            let applied = meta.applied_revision().0;
+            // Counted in log entries, not revisions: an entry spans `Revision::SLOTS` of them.
+            let applied = meta.last_applied.map_or(0, |id| id.index);
             let synced = self.synced.load(Ordering::Relaxed);
             sync = applied >= synced.saturating_add(self.config.sync_every);
             meta.store(&mut meta_table)?;
