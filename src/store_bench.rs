@@ -334,7 +334,10 @@ impl ShoalCluster {
             .args(["--api-listen", "127.0.0.1:0"])
             .arg("--cluster-secret-file")
             .arg(&self.secret_file)
-            .env("RUST_LOG", "warn");
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            );
         if self.addrs.len() > 1 {
             for (i, addr) in self.addrs.iter().enumerate() {
                 command.arg("--peer").arg(format!("{}={addr}", i + 1));

@@ -6,7 +6,8 @@
 //! and the next fsync covers all of it. An append is readable as soon as [`LogStore::append`]
 //! returns (from the in-memory `pending` map until its transaction commits) and acknowledged to
 //! openraft only once it is on disk. Truncations, purges and votes wait for their own commit;
-//! the committed marker rides on the next commit that syncs.
+//! the committed marker never costs a transaction of its own: the latest one waits in a slot
+//! and rides on the writer's next commit.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -48,12 +49,16 @@ const MAX_GROUP: usize = 4096;
 /// Entries appended but not yet committed to redb, by index.
 type Pending = Arc<Mutex<BTreeMap<u64, Entry<TypeConfig>>>>;
 
+/// The newest committed marker not yet written, JSON-encoded.
+type CommittedSlot = Arc<Mutex<Option<Vec<u8>>>>;
+
 /// The Raft log storage of one node. Clones share the same database and writer; openraft's
 /// replication tasks read through clones while the Raft core writes.
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<Database>,
     pending: Pending,
+    committed: CommittedSlot,
     writer: Arc<Writer>,
 }
 
@@ -100,29 +105,27 @@ enum Job {
     Marker {
         name: &'static str,
         bytes: Vec<u8>,
-        /// `None` for a marker that needs no sync of its own.
-        done: Option<oneshot::Sender<Result<(), String>>>,
+        done: oneshot::Sender<Result<(), String>>,
     },
 }
 
-impl Job {
-    /// Whether the transaction holding this job must be fsynced before it is answered.
-    fn needs_sync(&self) -> bool {
-        !matches!(self, Job::Marker { done: None, .. })
-    }
-}
-
-fn lock(pending: &Pending) -> MutexGuard<'_, BTreeMap<u64, Entry<TypeConfig>>> {
-    // A panic while holding the lock leaves the map as it was: every critical section is a
-    // single insert, removal or copy.
-    pending
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding either lock leaves its value as it was: every critical section is
+    // a single insert, removal, take or copy.
+    mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The writer thread: takes every job queued, commits them in one transaction, then answers
-/// them in order. Ends when the last [`LogStore`] clone is dropped.
-fn write_loop(db: &Database, pending: &Pending, jobs: &mpsc::Receiver<Job>) {
+/// The writer thread: takes every job queued, commits them in one transaction with the newest
+/// committed marker, then answers them in order. Ends when the last [`LogStore`] clone is
+/// dropped, writing a marker still waiting first.
+fn write_loop(
+    db: &Database,
+    pending: &Pending,
+    committed: &CommittedSlot,
+    jobs: &mpsc::Receiver<Job>,
+) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -131,10 +134,13 @@ fn write_loop(db: &Database, pending: &Pending, jobs: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let result = commit_group(db, &group).map_err(|e| error_chain(&e));
-        tracing::trace!(
+        let marker = lock(committed).take();
+        let began = std::time::Instant::now();
+        let result = commit_group(db, &group, marker.as_deref()).map_err(|e| error_chain(&e));
+        tracing::debug!(
             jobs = group.len(),
             ok = result.is_ok(),
+            micros = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX),
             "log writes committed"
         );
         if result.is_ok() {
@@ -158,23 +164,23 @@ fn write_loop(db: &Database, pending: &Pending, jobs: &mpsc::Receiver<Job>) {
                     let _ = done.send(result.clone());
                 }
                 Job::Marker { done, .. } => {
-                    if let Some(done) = done {
-                        let _ = done.send(result.clone());
-                    }
+                    let _ = done.send(result.clone());
                 }
             }
         }
     }
+    if let Some(marker) = lock(committed).take()
+        && let Err(e) = commit_group(db, &[], Some(&marker))
+    {
+        tracing::debug!(error = %error_chain(&e), "the last committed marker was not written");
+    }
 }
 
-fn commit_group(db: &Database, group: &[Job]) -> Result<(), StoreError> {
+/// Commits `group` and `committed` (the newest committed marker, if one waits) in one durable
+/// transaction.
+fn commit_group(db: &Database, group: &[Job], committed: Option<&[u8]>) -> Result<(), StoreError> {
     let mut txn = db.begin_write()?;
-    let durability = if group.iter().any(Job::needs_sync) {
-        Durability::Immediate
-    } else {
-        Durability::None
-    };
-    txn.set_durability(durability)?;
+    txn.set_durability(Durability::Immediate)?;
     {
         let mut entries = txn.open_table(ENTRIES)?;
         let mut markers = txn.open_table(MARKERS)?;
@@ -197,6 +203,9 @@ fn commit_group(db: &Database, group: &[Job]) -> Result<(), StoreError> {
                 }
             }
         }
+        if let Some(bytes) = committed {
+            markers.insert(COMMITTED, bytes)?;
+        }
     }
     txn.commit()?;
     Ok(())
@@ -211,18 +220,21 @@ impl LogStore {
             Ok(())
         })?);
         let pending = Pending::default();
+        let committed = CommittedSlot::default();
         let (queue, jobs) = mpsc::channel();
         let thread = {
             let db = Arc::clone(&db);
             let pending = Arc::clone(&pending);
+            let committed = Arc::clone(&committed);
             std::thread::Builder::new()
                 .name("shoal-raft-log".to_owned())
-                .spawn(move || write_loop(&db, &pending, &jobs))
+                .spawn(move || write_loop(&db, &pending, &committed, &jobs))
                 .map_err(StoreError::SpawnWriter)?
         };
         Ok(LogStore {
             db,
             pending,
+            committed,
             writer: Arc::new(Writer {
                 queue: Some(queue),
                 thread: Some(thread),
@@ -404,7 +416,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.submit_and_wait(|done| Job::Marker {
             name: VOTE,
             bytes,
-            done: Some(done),
+            done,
         })
         .await
         .map_err(|e| StorageIOError::write_vote(&e).into())
@@ -417,20 +429,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(|e| StorageIOError::read_vote(&e).into())
     }
 
-    /// The committed marker is queued without a sync of its own: it becomes durable with the
-    /// next commit that syncs. The state machine replays from the log, so a marker lost in a
-    /// crash only means fewer entries are re-applied on restart, never a lost write.
+    /// The committed marker waits in a slot, newest first, for the writer's next commit
+    /// rather than costing a transaction of its own. The state machine replays from the log,
+    /// so a marker lost in a crash only means fewer entries are re-applied on restart (the rest
+    /// once a leader commits again), never a lost write.
     async fn save_committed(
         &mut self,
         committed: Option<LogId<NodeId>>,
     ) -> Result<(), StorageError<NodeId>> {
         let bytes = encode_json(COMMITTED, &committed).map_err(write_err)?;
-        self.submit(Job::Marker {
-            name: COMMITTED,
-            bytes,
-            done: None,
-        })
-        .map_err(|e| StorageIOError::write_logs(&std::io::Error::other(e)).into())
+        *lock(&self.committed) = Some(bytes);
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {

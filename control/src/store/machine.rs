@@ -507,11 +507,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<_> = entries.into_iter().collect();
+        let count = entries.len();
         let inner = self.inner.clone();
+        let began = std::time::Instant::now();
         let (responses, batch) = blocking(move || inner.apply_entries(entries))
             .await
             .map_err(sm_write_err)?;
-        tracing::debug!(rv = batch.upto.0, changes = batch.changes.len(), "applied");
+        tracing::debug!(
+            rv = batch.upto.0,
+            entries = count,
+            changes = batch.changes.len(),
+            micros = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "applied"
+        );
         self.publish(batch);
         Ok(responses)
     }

@@ -32,16 +32,23 @@ const MAX_BODY: u64 = 64 * 1024 * 1024;
 
 /// Serves `routes` on `listener` until `shutdown` resolves, then lets requests in flight
 /// finish. For processes and tests that serve the peer endpoints on their own port.
+///
+/// Served by the API server's connection loop (plain HTTP here) rather than `warp::serve`,
+/// because that one leaves Nagle's algorithm on: a small AppendEntries answer written behind
+/// an unacknowledged one then waits for the peer's delayed ACK, up to 40 ms on Linux.
 pub async fn serve(
     routes: BoxedFilter<(Response,)>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    warp::serve(routes)
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    let token = tokio_util::sync::CancellationToken::new();
+    let cancel = token.clone();
+    let watcher = tokio::spawn(async move {
+        shutdown.await;
+        cancel.cancel();
+    });
+    crate::api::tls::serve(listener, None, routes, token).await;
+    watcher.abort();
 }
 
 /// The peer endpoints of one node.
