@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::resources::Resources;
 use crate::scheduler;
-use crate::store::{KeyPrefix, LeaderWatch, StoreError};
+use crate::store::{EventKind, KeyPrefix, LeaderWatch, StoreError, WatchEvent, Watcher};
 
 /// How long changes are gathered before a reconcile pass runs.
 const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -62,42 +62,58 @@ pub async fn run(
         let resources = Arc::new(resources.clone());
         tasks.spawn(drive(
             "garbage collector",
+            Interest::Ownership,
             Arc::clone(&resources),
             leading.clone(),
             gc::reconcile,
         ));
         tasks.spawn(drive(
             "namespace",
+            Interest::Namespaces,
             Arc::clone(&resources),
             leading.clone(),
             namespace::reconcile,
         ));
         tasks.spawn(drive(
             "replicaset",
+            Interest::Resources(&["replicasets.apps", "pods"]),
             Arc::clone(&resources),
             leading.clone(),
             replicaset::reconcile,
         ));
         tasks.spawn(drive(
             "deployment",
+            Interest::Resources(&["deployments.apps", "replicasets.apps"]),
             Arc::clone(&resources),
             leading.clone(),
             deployment::reconcile,
         ));
         tasks.spawn(drive(
             "node ipam",
+            Interest::Resources(&["nodes"]),
             Arc::clone(&resources),
             leading.clone(),
             nodes::assign_pod_cidrs,
         ));
         tasks.spawn(drive(
             "service allocations",
+            Interest::Resources(&[
+                "services",
+                crate::api::services::IP_RESOURCE,
+                crate::api::services::PORT_RESOURCE,
+            ]),
             Arc::clone(&resources),
             leading.clone(),
             |resources: Arc<Resources>| async move { crate::api::services::repair(&resources).await },
         ));
         tasks.spawn(drive(
             "endpoints",
+            Interest::Resources(&[
+                "services",
+                "pods",
+                "endpoints",
+                "endpointslices.discovery.k8s.io",
+            ]),
             Arc::clone(&resources),
             leading.clone(),
             endpoints::reconcile,
@@ -121,9 +137,77 @@ pub async fn run(
     }
 }
 
-/// Runs `pass` after every burst of changes to the store and every [`RESYNC`], until `cancel`.
+/// Which changes can give a controller work: other changes do not wake it, so a burst of
+/// writes it has nothing to do with (a thousand ConfigMaps) costs it no passes, each of which
+/// lists everything it looks after.
+#[derive(Debug, Clone, Copy)]
+enum Interest {
+    /// Changes to objects stored under these resources (as in [`Resources::key`]).
+    Resources(&'static [&'static str]),
+    /// What the garbage collector acts on: an object with owner references, finalizers or a
+    /// deletion timestamp (before or after the change), and every deletion (an owner gone).
+    Ownership,
+    /// Namespaces, and every deletion (the contents of a terminating namespace going away).
+    Namespaces,
+}
+
+impl Interest {
+    fn wakes(self, event: &WatchEvent) -> bool {
+        match self {
+            Interest::Resources(resources) => resources.contains(&event.object.key.resource()),
+            Interest::Ownership => {
+                event.kind == EventKind::Deleted
+                    || std::iter::once(&event.object)
+                        .chain(&event.previous)
+                        .any(|object| in_ownership(&object.value))
+            }
+            Interest::Namespaces => {
+                event.kind == EventKind::Deleted || event.object.key.resource() == "namespaces"
+            }
+        }
+    }
+}
+
+/// Whether a stored object takes part in garbage collection. Reads only the metadata fields
+/// that matter; an object that does not decode counts, so the collector looks at it.
+fn in_ownership(value: &[u8]) -> bool {
+    use serde::de::IgnoredAny;
+    #[derive(serde::Deserialize)]
+    struct Object {
+        #[serde(default)]
+        metadata: Metadata,
+    }
+    #[derive(serde::Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct Metadata {
+        #[serde(default)]
+        owner_references: Vec<IgnoredAny>,
+        #[serde(default)]
+        finalizers: Vec<IgnoredAny>,
+        deletion_timestamp: Option<IgnoredAny>,
+    }
+    serde_json::from_slice::<Object>(value).map_or(true, |object| {
+        let meta = object.metadata;
+        !meta.owner_references.is_empty()
+            || !meta.finalizers.is_empty()
+            || meta.deletion_timestamp.is_some()
+    })
+}
+
+/// Waits for the next change that wakes a controller with `interest`.
+async fn next_wake(watcher: &mut Watcher, interest: Interest) -> Result<(), StoreError> {
+    loop {
+        if interest.wakes(&watcher.next().await?) {
+            return Ok(());
+        }
+    }
+}
+
+/// Runs `pass` after every burst of changes in `interest` and every [`RESYNC`], until
+/// `cancel`.
 async fn drive<F, Fut>(
     name: &'static str,
+    interest: Interest,
     resources: Arc<Resources>,
     cancel: CancellationToken,
     pass: F,
@@ -165,7 +249,7 @@ async fn drive<F, Fut>(
             let woke = tokio::select! {
                 () = cancel.cancelled() => return,
                 () = tokio::time::sleep(RESYNC) => Ok(()),
-                event = watcher.next() => event.map(|_| ()),
+                woke = next_wake(&mut watcher, interest) => woke,
             };
             match woke {
                 Ok(()) => {}
@@ -191,5 +275,81 @@ async fn drive<F, Fut>(
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Object, ObjectKey, Revision, Uid};
+
+    fn event(kind: EventKind, resource: &str, value: &str) -> WatchEvent {
+        let key = ObjectKey::new(resource, "default", "x").expect("a valid key");
+        WatchEvent {
+            revision: Revision(7),
+            kind,
+            object: Object {
+                key,
+                uid: Uid("u".to_owned()),
+                value: value.as_bytes().to_vec(),
+                create_revision: Revision(7),
+                mod_revision: Revision(7),
+            },
+            previous: None,
+        }
+    }
+
+    const PLAIN: &str = r#"{"metadata":{"name":"x","labels":{"finalizers":"no"}},"data":{}}"#;
+
+    #[test]
+    fn a_plain_object_wakes_only_controllers_of_its_resource() {
+        let created = event(EventKind::Added, "configmaps", PLAIN);
+        assert!(!Interest::Ownership.wakes(&created));
+        assert!(!Interest::Namespaces.wakes(&created));
+        assert!(!Interest::Resources(&["pods", "services"]).wakes(&created));
+        assert!(Interest::Resources(&["pods", "configmaps"]).wakes(&created));
+        let pod = event(EventKind::Modified, "pods", PLAIN);
+        assert!(Interest::Resources(&["replicasets.apps", "pods"]).wakes(&pod));
+        let set = event(EventKind::Modified, "replicasets.apps", PLAIN);
+        assert!(!Interest::Resources(&["pods"]).wakes(&set));
+    }
+
+    #[test]
+    fn ownership_wakes_for_owners_finalizers_deletions_and_undecodable_values() {
+        for value in [
+            r#"{"metadata":{"ownerReferences":[{"uid":"o"}]}}"#,
+            r#"{"metadata":{"finalizers":["foregroundDeletion"]}}"#,
+            r#"{"metadata":{"deletionTimestamp":"2026-12-04T00:00:00Z"}}"#,
+            r#"{"metadata":"not an object"}"#,
+        ] {
+            assert!(
+                Interest::Ownership.wakes(&event(EventKind::Modified, "configmaps", value)),
+                "{value}"
+            );
+        }
+        assert!(Interest::Ownership.wakes(&event(EventKind::Deleted, "configmaps", PLAIN)));
+        // Owner references dropped by the change: the previous state still counts.
+        let mut dropped = event(EventKind::Modified, "configmaps", PLAIN);
+        dropped.previous = Some(
+            event(
+                EventKind::Modified,
+                "configmaps",
+                r#"{"metadata":{"ownerReferences":[{"uid":"o"}]}}"#,
+            )
+            .object,
+        );
+        assert!(Interest::Ownership.wakes(&dropped));
+        assert!(!Interest::Ownership.wakes(&event(
+            EventKind::Modified,
+            "configmaps",
+            r#"{"metadata":{"ownerReferences":[]}}"#
+        )));
+    }
+
+    #[test]
+    fn namespaces_wake_for_namespaces_and_deletions() {
+        assert!(Interest::Namespaces.wakes(&event(EventKind::Modified, "namespaces", PLAIN)));
+        assert!(Interest::Namespaces.wakes(&event(EventKind::Deleted, "pods", PLAIN)));
+        assert!(!Interest::Namespaces.wakes(&event(EventKind::Added, "pods", PLAIN)));
     }
 }
