@@ -381,7 +381,13 @@ impl Resources {
         let service = super::services::is_service(kind);
         let mut attempt = 0;
         let response = loop {
-            let mut candidate = value.clone();
+            // Only a Service can go round again (a reservation taken meanwhile), so only a
+            // Service's object is copied for the attempt.
+            let mut candidate = if service {
+                value.clone()
+            } else {
+                std::mem::take(&mut value)
+            };
             let reservations = if service {
                 super::services::allocate(&self.store, &mut candidate, &uid).await?
             } else {
@@ -447,14 +453,19 @@ impl Resources {
         }
     }
 
+    /// Refuses content for a namespace that is missing or terminating. Runs on every create,
+    /// so it reads only the namespace's lifecycle fields, not the whole object.
     async fn check_namespace_accepts(&self, namespace: &str) -> Result<(), ApiError> {
-        let kind = namespace_kind();
-        match self.get(kind, "", namespace, Consistency::Local).await? {
+        let key = Self::key(namespace_kind(), "", namespace)?;
+        let reader = self.store.read(Consistency::Local).await?;
+        match reader.get(&key).await? {
             None => Err(ApiError::namespace_not_found(namespace)),
-            Some(ns) if is_deleting(&ns) => Err(ApiError::Forbidden(format!(
-                "unable to create new content in namespace {namespace} because it is being \
+            Some(ns) if Lifecycle::of(&ns.value).is_some_and(|l| l.deleting) => {
+                Err(ApiError::Forbidden(format!(
+                    "unable to create new content in namespace {namespace} because it is being \
                  terminated"
-            ))),
+                )))
+            }
             Some(_) => Ok(()),
         }
     }
@@ -949,6 +960,42 @@ fn is_finished(kind: &KindInfo, value: &Value) -> bool {
 }
 
 /// Whether the object has a deletion timestamp.
+/// The metadata fields that decide an object's lifecycle, read from its stored JSON without
+/// building the whole object.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lifecycle {
+    pub(crate) owner_references: usize,
+    pub(crate) finalizers: usize,
+    pub(crate) deleting: bool,
+}
+
+impl Lifecycle {
+    /// `None` when the value does not decode as an object with object metadata.
+    pub(crate) fn of(value: &[u8]) -> Option<Self> {
+        use serde::de::IgnoredAny;
+        #[derive(serde::Deserialize)]
+        struct Object {
+            #[serde(default)]
+            metadata: Metadata,
+        }
+        #[derive(serde::Deserialize, Default)]
+        #[serde(rename_all = "camelCase")]
+        struct Metadata {
+            #[serde(default)]
+            owner_references: Vec<IgnoredAny>,
+            #[serde(default)]
+            finalizers: Vec<IgnoredAny>,
+            deletion_timestamp: Option<IgnoredAny>,
+        }
+        let meta = serde_json::from_slice::<Object>(value).ok()?.metadata;
+        Some(Lifecycle {
+            owner_references: meta.owner_references.len(),
+            finalizers: meta.finalizers.len(),
+            deleting: meta.deletion_timestamp.is_some(),
+        })
+    }
+}
+
 pub fn is_deleting(value: &Value) -> bool {
     value
         .pointer("/metadata/deletionTimestamp")

@@ -168,30 +168,11 @@ impl Interest {
     }
 }
 
-/// Whether a stored object takes part in garbage collection. Reads only the metadata fields
-/// that matter; an object that does not decode counts, so the collector looks at it.
+/// Whether a stored object takes part in garbage collection; one that does not decode counts,
+/// so the collector looks at it.
 fn in_ownership(value: &[u8]) -> bool {
-    use serde::de::IgnoredAny;
-    #[derive(serde::Deserialize)]
-    struct Object {
-        #[serde(default)]
-        metadata: Metadata,
-    }
-    #[derive(serde::Deserialize, Default)]
-    #[serde(rename_all = "camelCase")]
-    struct Metadata {
-        #[serde(default)]
-        owner_references: Vec<IgnoredAny>,
-        #[serde(default)]
-        finalizers: Vec<IgnoredAny>,
-        deletion_timestamp: Option<IgnoredAny>,
-    }
-    serde_json::from_slice::<Object>(value).map_or(true, |object| {
-        let meta = object.metadata;
-        !meta.owner_references.is_empty()
-            || !meta.finalizers.is_empty()
-            || meta.deletion_timestamp.is_some()
-    })
+    crate::api::resources::Lifecycle::of(value)
+        .is_none_or(|l| l.owner_references > 0 || l.finalizers > 0 || l.deleting)
 }
 
 /// Waits for the next change that wakes a controller with `interest`.
@@ -339,11 +320,16 @@ mod tests {
             .object,
         );
         assert!(Interest::Ownership.wakes(&dropped));
-        assert!(!Interest::Ownership.wakes(&event(
-            EventKind::Modified,
-            "configmaps",
-            r#"{"metadata":{"ownerReferences":[]}}"#
-        )));
+        for value in [
+            r#"{"metadata":{"ownerReferences":[]}}"#,
+            r#"{"metadata":{"deletionTimestamp":null,"finalizers":[]}}"#,
+            r#"{"kind":"ConfigMap"}"#,
+        ] {
+            assert!(
+                !Interest::Ownership.wakes(&event(EventKind::Modified, "configmaps", value)),
+                "{value}"
+            );
+        }
     }
 
     #[test]
