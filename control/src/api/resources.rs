@@ -959,7 +959,6 @@ fn is_finished(kind: &KindInfo, value: &Value) -> bool {
                 .is_none_or(Vec::is_empty))
 }
 
-/// Whether the object has a deletion timestamp.
 /// The metadata fields that decide an object's lifecycle, read from its stored JSON without
 /// building the whole object.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -996,6 +995,7 @@ impl Lifecycle {
     }
 }
 
+/// Whether the object has a deletion timestamp.
 pub fn is_deleting(value: &Value) -> bool {
     value
         .pointer("/metadata/deletionTimestamp")
